@@ -1,0 +1,69 @@
+//! Error types. Every failure that reaches the user is a miette diagnostic that says what went
+//! wrong and what to do; snapshot errors point at the file and line.
+
+use std::ops::Range;
+use std::path::Path;
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use thiserror::Error;
+
+/// A problem in a snapshot or revision file, with the place it was found.
+#[derive(Debug, Error, Diagnostic)]
+#[error("{message}")]
+#[diagnostic(code(glance_manage::snapshot))]
+pub struct SnapshotError {
+    pub message: String,
+    #[source_code]
+    pub src: Option<NamedSource<String>>,
+    #[label("here")]
+    pub span: Option<SourceSpan>,
+    #[help]
+    pub help: Option<String>,
+    /// The file, for callers that report many errors.
+    pub path: String,
+}
+
+impl SnapshotError {
+    pub fn at(
+        path: &str,
+        text: &str,
+        span: Range<usize>,
+        message: String,
+        help: Option<String>,
+    ) -> SnapshotError {
+        let span = clamp(span, text.len());
+        SnapshotError {
+            message: format!("{path}: {message}"),
+            src: Some(NamedSource::new(path, text.to_string()).with_language("toml")),
+            span: Some(span.into()),
+            help,
+            path: path.to_string(),
+        }
+    }
+
+    pub fn io(path: &Path, e: &std::io::Error) -> SnapshotError {
+        SnapshotError {
+            message: format!("cannot read {}: {e}", path.display()),
+            src: None,
+            span: None,
+            help: None,
+            path: path.display().to_string(),
+        }
+    }
+
+    pub fn plain(path: &str, message: String, help: Option<String>) -> SnapshotError {
+        SnapshotError {
+            message,
+            src: None,
+            span: None,
+            help,
+            path: path.to_string(),
+        }
+    }
+}
+
+fn clamp(span: Range<usize>, len: usize) -> Range<usize> {
+    let start = span.start.min(len);
+    let end = span.end.clamp(start, len);
+    start..end
+}

@@ -1,0 +1,463 @@
+//! The revision DAG: every snapshot is a node; `parents` and `depends_on` are edges. Built with
+//! petgraph, checked for cycles, dangling references, duplicates and unreachable revisions, and
+//! queried for heads, ancestors and the ordered path an upgrade walks.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::path::Path;
+
+use include_dir::{Dir, include_dir};
+use petgraph::Direction;
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+
+use crate::error::SnapshotError;
+use crate::snapshot::{self, Branch, FileKind, Snapshot};
+
+/// Glance's revision history, compiled into the binary so it works from any directory.
+static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/revisions");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeKind {
+    /// `parents`: the revision's place in its chain (Alembic's `down_revision`).
+    Parent,
+    /// `depends_on`: must be applied first, without being on the same chain.
+    DependsOn,
+}
+
+/// A loaded, validated set of revisions.
+#[derive(Debug)]
+pub struct RevisionSet {
+    revisions: Vec<Snapshot>,
+    graph: DiGraph<usize, EdgeKind>,
+    by_name: HashMap<String, NodeIndex>,
+    /// Where the set came from, for messages.
+    pub origin: String,
+}
+
+/// Errors in a revision set: one or more files failed to parse, or the graph is malformed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum RevisionError {
+    #[error("{} revision file(s) are invalid", .0.len())]
+    #[diagnostic(code(glance_manage::revisions::invalid_files))]
+    Files(#[related] Vec<SnapshotError>),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Graph(SnapshotError),
+    #[error("no revisions found in {0}")]
+    #[diagnostic(
+        code(glance_manage::revisions::empty),
+        help("a revisions directory holds one NAME.toml snapshot per revision")
+    )]
+    Empty(String),
+    #[error("cannot read revisions directory {path}: {reason}")]
+    #[diagnostic(code(glance_manage::revisions::io))]
+    Io { path: String, reason: String },
+}
+
+impl RevisionSet {
+    /// Glance's own history, embedded in the binary.
+    pub fn builtin() -> Result<RevisionSet, RevisionError> {
+        let mut files: Vec<(String, String)> = BUILTIN
+            .files()
+            .filter(|f| f.path().extension().is_some_and(|e| e == "toml"))
+            .map(|f| {
+                (
+                    format!("revisions/{}", f.path().display()),
+                    String::from_utf8_lossy(f.contents()).into_owned(),
+                )
+            })
+            .collect();
+        files.sort();
+        Self::from_sources("built-in Glance revisions", files)
+    }
+
+    /// Every `*.toml` file of a directory.
+    pub fn from_dir(dir: &Path) -> Result<RevisionSet, RevisionError> {
+        let io = |e: std::io::Error| RevisionError::Io {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+                let text = std::fs::read_to_string(&path).map_err(|e| RevisionError::Io {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                files.push((path.display().to_string(), text));
+            }
+        }
+        files.sort();
+        Self::from_sources(&dir.display().to_string(), files)
+    }
+
+    /// Builds the set from (path, text) pairs. All files are parsed and every parse error is
+    /// reported at once; then the graph is checked.
+    pub fn from_sources(
+        origin: &str,
+        files: Vec<(String, String)>,
+    ) -> Result<RevisionSet, RevisionError> {
+        if files.is_empty() {
+            return Err(RevisionError::Empty(origin.to_string()));
+        }
+        let mut snaps = Vec::new();
+        let mut errors = Vec::new();
+        for (path, text) in &files {
+            match snapshot::parse_str(path, text, FileKind::Revision) {
+                Ok(s) => snaps.push(s),
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(RevisionError::Files(errors));
+        }
+        Self::build(origin, snaps).map_err(RevisionError::Graph)
+    }
+
+    fn build(origin: &str, revisions: Vec<Snapshot>) -> Result<RevisionSet, SnapshotError> {
+        let mut graph: DiGraph<usize, EdgeKind> = DiGraph::new();
+        let mut by_name: HashMap<String, NodeIndex> = HashMap::new();
+        for (i, s) in revisions.iter().enumerate() {
+            let stem = Path::new(&s.source.path)
+                .file_stem()
+                .and_then(|x| x.to_str())
+                .unwrap_or_default();
+            if stem != s.meta.name {
+                return Err(graph_err(
+                    s,
+                    s.source.name_span.clone(),
+                    format!("file `{stem}.toml` declares revision `{}`", s.meta.name),
+                    Some(format!(
+                        "rename the file to `{}.toml` or fix the name",
+                        s.meta.name
+                    )),
+                ));
+            }
+            if let Some(&other) = by_name.get(&s.meta.name) {
+                let first: &str = &revisions[graph[other]].source.path;
+                return Err(graph_err(
+                    s,
+                    s.source.name_span.clone(),
+                    format!(
+                        "revision `{}` is declared twice: by {first} and by {}",
+                        s.meta.name, s.source.path
+                    ),
+                    Some("every revision name must be unique".into()),
+                ));
+            }
+            by_name.insert(s.meta.name.clone(), graph.add_node(i));
+        }
+        for (i, s) in revisions.iter().enumerate() {
+            let me = by_name[&s.meta.name];
+            let refs = s
+                .meta
+                .parents
+                .iter()
+                .zip(&s.source.parent_spans)
+                .map(|(p, sp)| (p, sp, EdgeKind::Parent))
+                .chain(
+                    s.meta
+                        .depends_on
+                        .iter()
+                        .zip(&s.source.depends_spans)
+                        .map(|(p, sp)| (p, sp, EdgeKind::DependsOn)),
+                );
+            for (p, span, kind) in refs {
+                let Some(&from) = by_name.get(p) else {
+                    let what = if kind == EdgeKind::Parent {
+                        "parent"
+                    } else {
+                        "dependency"
+                    };
+                    return Err(graph_err(
+                        &revisions[i],
+                        span.clone(),
+                        format!("revision `{}` names unknown {what} `{p}`", s.meta.name),
+                        Some(suggest(p, by_name.keys())),
+                    ));
+                };
+                graph.add_edge(from, me, kind);
+            }
+        }
+        // Cycles: any strongly connected component with more than one node (self-references are
+        // rejected by the parser).
+        for scc in tarjan_scc(&graph) {
+            if scc.len() > 1 {
+                let mut names: Vec<&str> = scc
+                    .iter()
+                    .map(|n| revisions[graph[*n]].meta.name.as_str())
+                    .collect();
+                names.sort();
+                let s = &revisions[graph[scc[0]]];
+                return Err(graph_err(
+                    s,
+                    s.source.name_span.clone(),
+                    format!("revision cycle: {} -> {}", names.join(" -> "), names[0]),
+                    Some(
+                        "a revision cannot be its own ancestor; fix `parents`/`depends_on`".into(),
+                    ),
+                ));
+            }
+        }
+        let roots: Vec<NodeIndex> = graph
+            .node_indices()
+            .filter(|n| {
+                graph
+                    .edges_directed(*n, Direction::Incoming)
+                    .next()
+                    .is_none()
+            })
+            .collect();
+        if roots.len() != 1 {
+            let mut names: Vec<&str> = roots
+                .iter()
+                .map(|n| revisions[graph[*n]].meta.name.as_str())
+                .collect();
+            names.sort();
+            let s = &revisions[graph[*roots.last().unwrap_or(&NodeIndex::new(0))]];
+            let msg = if roots.is_empty() {
+                "no root revision (every revision has a parent)".to_string()
+            } else {
+                format!(
+                    "revisions {} have no parents: only one root is allowed, so all but one are unreachable from the root",
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            return Err(graph_err(
+                s,
+                s.source.name_span.clone(),
+                msg,
+                Some("give each revision but the first a parent".into()),
+            ));
+        }
+        Ok(RevisionSet {
+            revisions,
+            graph,
+            by_name,
+            origin: origin.to_string(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.revisions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.revisions.is_empty()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Snapshot> {
+        self.by_name
+            .get(name)
+            .map(|n| &self.revisions[self.graph[*n]])
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.revisions.iter().map(|s| s.meta.name.as_str())
+    }
+
+    /// The root revision (no parents).
+    pub fn root(&self) -> &str {
+        self.revisions
+            .iter()
+            .find(|s| s.meta.parents.is_empty() && s.meta.depends_on.is_empty())
+            .map(|s| s.meta.name.as_str())
+            .unwrap_or_default()
+    }
+
+    /// Revisions nothing descends from along `parents`, in walk order.
+    pub fn heads(&self) -> Vec<&str> {
+        let heads: HashSet<NodeIndex> = self
+            .graph
+            .node_indices()
+            .filter(|n| {
+                !self
+                    .graph
+                    .edges_directed(*n, Direction::Outgoing)
+                    .any(|e| *e.weight() == EdgeKind::Parent)
+            })
+            .collect();
+        self.walk_order()
+            .into_iter()
+            .filter(|n| heads.contains(&self.by_name[*n]))
+            .collect()
+    }
+
+    /// The head of a branch (`expand` / `contract`), like Alembic's `get_current_head(branch)`.
+    pub fn branch_head(&self, branch: Branch) -> Option<&str> {
+        self.heads()
+            .into_iter()
+            .find(|h| self.get(h).is_some_and(|s| s.meta.branch == Some(branch)))
+    }
+
+    /// All revisions that must be applied before `name` (both edge kinds), not including it.
+    pub fn ancestors(&self, name: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let Some(&start) = self.by_name.get(name) else {
+            return out;
+        };
+        let mut stack = vec![start];
+        while let Some(n) = stack.pop() {
+            for e in self.graph.edges_directed(n, Direction::Incoming) {
+                let p = e.source();
+                if out.insert(self.revisions[self.graph[p]].meta.name.clone()) {
+                    stack.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    /// `name` and everything before it: what a database at `name` has applied.
+    pub fn closure(&self, name: &str) -> BTreeSet<String> {
+        let mut s = self.ancestors(name);
+        if self.contains(name) {
+            s.insert(name.to_string());
+        }
+        s
+    }
+
+    /// The applied set implied by version rows (the union of their closures).
+    pub fn applied_from_heads<'a>(
+        &self,
+        heads: impl IntoIterator<Item = &'a str>,
+    ) -> BTreeSet<String> {
+        heads.into_iter().flat_map(|h| self.closure(h)).collect()
+    }
+
+    /// The version rows that describe an applied set: its maximal elements, i.e. the applied
+    /// revisions that no other applied revision has as ancestor (Alembic's heads).
+    pub fn heads_of(&self, applied: &BTreeSet<String>) -> Vec<String> {
+        let covered: HashSet<String> = applied.iter().flat_map(|a| self.ancestors(a)).collect();
+        self.walk_order()
+            .into_iter()
+            .filter(|n| applied.contains(*n) && !covered.contains(*n))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Every revision in the order an upgrade from nothing applies them: dependencies first;
+    /// among revisions ready at the same time, the main line, then the expand branch, then the
+    /// contract branch (Glance applies the whole expand chain before the contract chain), then
+    /// file order.
+    pub fn walk_order(&self) -> Vec<&str> {
+        let all: BTreeSet<String> = self.names().map(str::to_string).collect();
+        self.order(&all)
+    }
+
+    /// Orders a subset of revisions with the rules of [`walk_order`].
+    pub fn order(&self, subset: &BTreeSet<String>) -> Vec<&str> {
+        let rank = |n: NodeIndex| {
+            let s = &self.revisions[self.graph[n]];
+            let b = match s.meta.branch {
+                None => 0,
+                Some(Branch::Expand) => 1,
+                Some(Branch::Contract) => 2,
+            };
+            (b, self.graph[n])
+        };
+        let in_subset = |n: NodeIndex| subset.contains(&self.revisions[self.graph[n]].meta.name);
+        let mut indeg: HashMap<NodeIndex, usize> = HashMap::new();
+        for n in self.graph.node_indices().filter(|n| in_subset(*n)) {
+            let d = self
+                .graph
+                .edges_directed(n, Direction::Incoming)
+                .filter(|e| in_subset(e.source()))
+                .count();
+            indeg.insert(n, d);
+        }
+        let mut ready: BinaryHeap<Reverse<((i32, usize), NodeIndex)>> = indeg
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(n, _)| Reverse((rank(*n), *n)))
+            .collect();
+        let mut out = Vec::new();
+        while let Some(Reverse((_, n))) = ready.pop() {
+            out.push(self.revisions[self.graph[n]].meta.name.as_str());
+            for e in self.graph.edges_directed(n, Direction::Outgoing) {
+                if let Some(d) = indeg.get_mut(&e.target()) {
+                    *d -= 1;
+                    if *d == 0 {
+                        ready.push(Reverse((rank(e.target()), e.target())));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The revisions to apply, in order, to go from an applied set to `target` (and everything
+    /// it needs).
+    pub fn path(&self, applied: &BTreeSet<String>, target: &str) -> Vec<&str> {
+        let todo: BTreeSet<String> = self.closure(target).difference(applied).cloned().collect();
+        self.order(&todo)
+    }
+
+    /// Children along `parents` (for history output).
+    pub fn children(&self, name: &str) -> Vec<&str> {
+        let Some(&n) = self.by_name.get(name) else {
+            return vec![];
+        };
+        self.graph
+            .edges_directed(n, Direction::Outgoing)
+            .filter(|e| *e.weight() == EdgeKind::Parent)
+            .map(|e| self.revisions[self.graph[e.target()]].meta.name.as_str())
+            .collect()
+    }
+
+    /// Known names closest to `name`, for "unknown revision" messages.
+    pub fn suggestions(&self, name: &str) -> String {
+        suggest(name, self.by_name.keys())
+    }
+}
+
+fn graph_err(
+    s: &Snapshot,
+    span: std::ops::Range<usize>,
+    msg: String,
+    help: Option<String>,
+) -> SnapshotError {
+    SnapshotError::at(&s.source.path, &s.source.text, span, msg, help)
+}
+
+/// "did you mean" text listing the known names nearest to `name` by edit distance.
+pub fn suggest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> String {
+    let mut scored: Vec<(usize, &String)> = known.map(|k| (edit_distance(name, k), k)).collect();
+    scored.sort();
+    let near: Vec<String> = scored
+        .iter()
+        .take(3)
+        .map(|(_, k)| format!("`{k}`"))
+        .collect();
+    if near.is_empty() {
+        "no revisions are known".to_string()
+    } else {
+        format!("nearest known revisions: {}", near.join(", "))
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
