@@ -5,6 +5,8 @@
 //! (`introspect`); model + model → `diff` → ordered `plan` → SQL per dialect (`render`) →
 //! executor (`apply`). Purge: model FK graph → delete plan → executor.
 
+pub mod config;
+pub mod db;
 pub mod error;
 pub mod model;
 pub mod revisions;

@@ -1,6 +1,12 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: diagnostics rendering and throwaway databases on
+//! the machine's real servers.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use glance_manage::config::DbUrl;
+use glance_manage::db::{Conn, OpenMode};
+use glance_manage::model::Dialect;
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
 
 /// Renders a diagnostic as the user would see it, without colour or Unicode, so tests can
@@ -12,4 +18,179 @@ pub fn render_diagnostic(d: &dyn Diagnostic) -> String {
         .render_report(&mut out, d)
         .expect("render");
     out
+}
+
+/// Server URLs; override with GM_TEST_PG_URL / GM_TEST_MYSQL_URL (admin URL, any database).
+pub fn pg_admin_url() -> String {
+    std::env::var("GM_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
+}
+pub fn mysql_admin_url() -> String {
+    std::env::var("GM_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into())
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A freshly created, uniquely named database, dropped when the value is dropped.
+pub struct TestDb {
+    pub dialect: Dialect,
+    /// URL string for the CLI (`--database-url`).
+    pub url: String,
+    pub name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+fn with_db(admin: &str, name: &str) -> String {
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+    format!("{base}/{name}")
+}
+
+impl TestDb {
+    /// Creates a database for `dialect`. Returns None (and says so on stderr) when the server
+    /// cannot be reached outside CI; in CI that is a test failure.
+    pub async fn create(dialect: Dialect) -> Option<TestDb> {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let nonce: u32 = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos())
+            % 100_000;
+        let name = format!("gm_t{}_{}_{}", std::process::id(), n, nonce);
+        match dialect {
+            Dialect::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let path = dir.path().join("glance.sqlite");
+                Some(TestDb {
+                    dialect,
+                    url: format!("sqlite:///{}", path.display()),
+                    name: path.display().to_string(),
+                    _dir: Some(dir),
+                })
+            }
+            Dialect::Postgres | Dialect::Mysql => {
+                let admin = if dialect == Dialect::Postgres {
+                    pg_admin_url()
+                } else {
+                    mysql_admin_url()
+                };
+                let url = DbUrl::parse(&admin).expect("admin url");
+                let mut conn = match Conn::connect(&url, OpenMode::Existing).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        if in_ci() {
+                            panic!("{dialect} server unreachable in CI: {e}");
+                        }
+                        eprintln!("SKIP: {dialect} server unreachable: {e}");
+                        return None;
+                    }
+                };
+                let ddl = if dialect == Dialect::Postgres {
+                    format!("CREATE DATABASE \"{name}\"")
+                } else {
+                    format!("CREATE DATABASE `{name}`")
+                };
+                conn.execute(&ddl).await.expect("create test database");
+                conn.close().await;
+                Some(TestDb {
+                    dialect,
+                    url: with_db(&admin, &name),
+                    name,
+                    _dir: None,
+                })
+            }
+        }
+    }
+
+    pub fn db_url(&self) -> DbUrl {
+        DbUrl::parse(&self.url).unwrap()
+    }
+
+    pub async fn conn(&self) -> Conn {
+        Conn::connect(&self.db_url(), OpenMode::Create)
+            .await
+            .expect("connect to test database")
+    }
+
+    /// Runs statements separated by `;` lines (test set-up).
+    pub async fn exec(&self, sql: &str) {
+        let mut c = self.conn().await;
+        c.execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("set-up SQL failed: {e}\n{sql}"));
+        c.close().await;
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.dialect == Dialect::Sqlite {
+            return;
+        }
+        let (dialect, name) = (self.dialect, self.name.clone());
+        // Drop from a separate thread with its own runtime: Drop cannot be async.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let admin = if dialect == Dialect::Postgres {
+                    pg_admin_url()
+                } else {
+                    mysql_admin_url()
+                };
+                let Ok(mut conn) =
+                    Conn::connect(&DbUrl::parse(&admin).unwrap(), OpenMode::Existing).await
+                else {
+                    return;
+                };
+                let ddl = if dialect == Dialect::Postgres {
+                    format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")
+                } else {
+                    format!("DROP DATABASE IF EXISTS `{name}`")
+                };
+                let _ = conn.execute(&ddl).await;
+                conn.close().await;
+            })
+        })
+        .join();
+    }
+}
+
+/// Runs `body` once per backend that is reachable.
+#[macro_export]
+macro_rules! for_each_backend {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                if let Some(db) =
+                    common::TestDb::create(glance_manage::model::Dialect::Sqlite).await
+                {
+                    ($body)(db).await;
+                }
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(db) =
+                    common::TestDb::create(glance_manage::model::Dialect::Postgres).await
+                {
+                    ($body)(db).await;
+                }
+            }
+            #[tokio::test]
+            async fn mysql() {
+                if let Some(db) = common::TestDb::create(glance_manage::model::Dialect::Mysql).await
+                {
+                    ($body)(db).await;
+                }
+            }
+        }
+    };
 }
