@@ -11,3 +11,4 @@ pub mod error;
 pub mod model;
 pub mod revisions;
 pub mod snapshot;
+pub mod introspect;
