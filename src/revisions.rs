@@ -5,6 +5,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::path::Path;
+use std::sync::Mutex;
 
 use include_dir::{Dir, include_dir};
 use petgraph::Direction;
@@ -12,7 +13,9 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
+use crate::diff;
 use crate::error::SnapshotError;
+use crate::model::{Dialect, Schema};
 use crate::snapshot::{self, Branch, FileKind, Snapshot};
 
 /// Glance's revision history, compiled into the binary so it works from any directory.
@@ -34,6 +37,9 @@ pub struct RevisionSet {
     by_name: HashMap<String, NodeIndex>,
     /// Where the set came from, for messages.
     pub origin: String,
+    /// Memo of [`RevisionSet::expected_schema`]: the fold recomputes the same sub-states many
+    /// times otherwise.
+    expected_memo: Mutex<HashMap<(Option<Dialect>, BTreeSet<String>), Schema>>,
 }
 
 /// Errors in a revision set: one or more files failed to parse, or the graph is malformed.
@@ -242,6 +248,7 @@ impl RevisionSet {
             graph,
             by_name,
             origin: origin.to_string(),
+            expected_memo: Mutex::new(HashMap::new()),
         })
     }
 
@@ -402,6 +409,69 @@ impl RevisionSet {
     pub fn path(&self, applied: &BTreeSet<String>, target: &str) -> Vec<&str> {
         let todo: BTreeSet<String> = self.closure(target).difference(applied).cloned().collect();
         self.order(&todo)
+    }
+
+    /// The schema a database holds when exactly `applied` (a set closed under ancestry) has been
+    /// applied, resolved for `dialect`.
+    ///
+    /// With one version row this is that revision's snapshot. With several (a rolling upgrade:
+    /// e.g. `2023_1_contract01` + `2024_1_expand01`) it is the first head's snapshot plus, for
+    /// every other applied revision, the change that revision made to the schema before it
+    /// (its snapshot diffed against the state of its own ancestors).
+    pub fn expected_schema(&self, applied: &BTreeSet<String>, dialect: Dialect) -> Schema {
+        self.expected_in(applied, Some(dialect))
+    }
+
+    /// [`expected_schema`] in the portable form (no dialect resolution), or resolved.
+    fn expected_in(&self, applied: &BTreeSet<String>, dialect: Option<Dialect>) -> Schema {
+        let key = (dialect, applied.clone());
+        if let Some(s) = self.expected_memo.lock().expect("memo lock").get(&key) {
+            return s.clone();
+        }
+        let s = self.expected_uncached(applied, dialect);
+        self.expected_memo
+            .lock()
+            .expect("memo lock")
+            .insert(key, s.clone());
+        s
+    }
+
+    fn expected_uncached(&self, applied: &BTreeSet<String>, dialect: Option<Dialect>) -> Schema {
+        let view = |s: &Schema| match dialect {
+            Some(d) => s.resolve(d),
+            None => s.clone(),
+        };
+        let heads = self.heads_of(applied);
+        let Some(first) = heads.first() else {
+            return Schema::default();
+        };
+        let mut state = view(&self.get(first).expect("head is a revision").schema);
+        if heads.len() == 1 {
+            return state;
+        }
+        let covered = self.closure(first);
+        let rest: BTreeSet<String> = applied.difference(&covered).cloned().collect();
+        for r in self.order(&rest) {
+            let before: BTreeSet<String> = self.ancestors(r);
+            let base = self.expected_in(&before, dialect);
+            let after = view(&self.get(r).expect("revision exists").schema);
+            let delta = diff::diff(&base, &after);
+            state = diff::apply_all(&state, &delta.changes);
+        }
+        state
+    }
+
+    /// What revision `name` changes, in words, against the schema of `before` (its ancestors).
+    pub fn change_summary(&self, before: &BTreeSet<String>, name: &str) -> Vec<String> {
+        let Some(snap) = self.get(name) else {
+            return vec![];
+        };
+        let base = self.expected_in(before, None);
+        diff::diff(&base, &snap.schema)
+            .changes
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
     }
 
     /// Children along `parents` (for history output).

@@ -1192,6 +1192,9 @@ pub fn snapshot_to_toml(meta: &RevisionMeta, data: &[DataMigration], schema: &Sc
         out.push('\n');
     }
     out.push_str(&schema_to_toml(schema));
+    // Exactly one trailing newline.
+    out.truncate(out.trim_end().len());
+    out.push('\n');
     out
 }
 

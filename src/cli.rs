@@ -1,0 +1,331 @@
+//! Command-line parsing (clap) and dispatch. The behaviour lives in `commands`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use miette::Report;
+
+use crate::commands::{self, Context, Failure};
+use crate::config;
+use crate::revisions::RevisionSet;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "glance-manage",
+    about = "Glance database management: schema migrations as declarative snapshots",
+    version,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Top>,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Database URL, SQLAlchemy form as in glance-api.conf (e.g. mysql+pymysql://glance:PW@host/glance).
+    #[arg(long = "database-url", global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// oslo.config INI file(s) with `[database] connection`; later files win.
+    #[arg(long = "config-file", global = true, value_name = "FILE")]
+    pub config_file: Vec<PathBuf>,
+    /// A directory of revision snapshots to use instead of Glance's built-in history.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub revisions: Option<PathBuf>,
+    /// Output format for commands that report something.
+    #[arg(long, global = true, value_enum)]
+    pub format: Option<Format>,
+    /// Colour in diffs.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Seconds to wait for another run's migration lock.
+    #[arg(
+        long = "lock-timeout",
+        global = true,
+        value_name = "SECONDS",
+        default_value_t = 120
+    )]
+    pub lock_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Sql,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Top {
+    /// Database commands (Glance's `glance-manage db ...`).
+    Db {
+        #[command(subcommand)]
+        action: Option<DbCommand>,
+    },
+    /// Maintain the revision history.
+    Revision {
+        #[command(subcommand)]
+        action: RevisionCommand,
+    },
+    // Glance's legacy underscore forms.
+    #[command(name = "db_version", hide = true)]
+    LegacyVersion,
+    #[command(name = "db_sync", hide = true)]
+    LegacySync(VersionArgs),
+    #[command(name = "db_upgrade", hide = true)]
+    LegacyUpgrade(VersionArgs),
+    #[command(name = "db_version_control", hide = true)]
+    LegacyVersionControl(VersionControlArgs),
+    #[command(name = "db_expand", hide = true)]
+    LegacyExpand,
+    #[command(name = "db_migrate", hide = true)]
+    LegacyMigrate,
+    #[command(name = "db_contract", hide = true)]
+    LegacyContract,
+    #[command(name = "db_check", hide = true)]
+    LegacyCheck,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Print database's current migration level
+    Version,
+    /// Report any pending database upgrades.
+    Check,
+    /// Perform a complete (offline) database migration
+    Sync(VersionArgs),
+    /// Upgrade the database's migration level
+    Upgrade(VersionArgs),
+    /// Place a database under migration control
+    #[command(name = "version_control")]
+    VersionControl(VersionControlArgs),
+    /// Run the expansion phase of a database migration.
+    Expand,
+    /// Run the data migration phase of a database migration.
+    Migrate,
+    /// Run the contraction phase of a database migration.
+    Contract,
+    /// Print the ordered SQL that `db upgrade` would run; changes nothing.
+    Plan(VersionArgs),
+    /// Compare the live schema with the snapshot of its recorded revision(s).
+    Drift,
+    /// List the revision DAG with a summary of each revision's changes.
+    History,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Target revision (default: head). Legacy numbers 42-45 are accepted.
+    #[arg(value_name = "VERSION")]
+    pub version_pos: Option<String>,
+    /// Legacy form `db sync VERSION CURRENT_VERSION`: place the database under control at
+    /// CURRENT_VERSION first.
+    #[arg(value_name = "CURRENT_VERSION")]
+    pub current_version: Option<String>,
+    #[arg(long = "version", value_name = "VERSION")]
+    pub version: Option<String>,
+}
+
+impl VersionArgs {
+    fn get(&self) -> Option<&str> {
+        self.version.as_deref().or(self.version_pos.as_deref())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct VersionControlArgs {
+    #[arg(value_name = "VERSION")]
+    pub version_pos: Option<String>,
+    #[arg(long = "version", value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Stamp even when the live schema does not match the revision.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RevisionCommand {
+    /// Freeze the working schema (schema/) into revisions/NAME.toml.
+    New(commands::RevisionNewArgs),
+}
+
+const DB_ACTIONS: &[(&str, &str)] = &[
+    ("check", "Report any pending database upgrades."),
+    (
+        "contract",
+        "Run the contraction phase of a database migration.",
+    ),
+    (
+        "drift",
+        "Compare the live schema with the snapshot of its recorded revision(s).",
+    ),
+    ("expand", "Run the expansion phase of a database migration."),
+    (
+        "history",
+        "List the revision DAG with a summary of each revision's changes.",
+    ),
+    (
+        "migrate",
+        "Run the data migration phase of a database migration.",
+    ),
+    (
+        "plan",
+        "Print the ordered SQL that `db upgrade` would run; changes nothing.",
+    ),
+    ("sync", "Perform a complete (offline) database migration"),
+    ("upgrade", "Upgrade the database's migration level"),
+    ("version", "Print database's current migration level"),
+    (
+        "version_control",
+        "Place a database under migration control",
+    ),
+];
+
+fn install_report_handler(color: bool) {
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(color)
+                .unicode(color)
+                .terminal_links(false)
+                .width(100)
+                .build(),
+        )
+    }));
+}
+
+/// Entry point used by `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = match cli.global.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    };
+    install_report_handler(
+        color && std::io::stderr().is_terminal() || cli.global.color == ColorChoice::Always,
+    );
+    let Some(command) = cli.command else {
+        let argv0 = std::env::args()
+            .next()
+            .unwrap_or_else(|| "glance-manage".into());
+        println!("{argv0} category action [<args>]");
+        println!("Available categories:");
+        println!("\tdb");
+        return ExitCode::from(2);
+    };
+    if let Top::Db { action: None } = command {
+        println!("Available actions for 'db':");
+        for (name, doc) in DB_ACTIONS {
+            println!("\t{name} - {doc}");
+        }
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("glance-manage: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let drift = matches!(
+        command,
+        Top::Db {
+            action: Some(DbCommand::Drift)
+        }
+    );
+    let result = runtime.block_on(run(cli.global, command, color));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("{:?}", f.report);
+            ExitCode::from(if drift { 2 } else { f.code })
+        }
+    }
+}
+
+fn context(g: &GlobalArgs, color: bool, default_format: Format) -> Result<Context, Failure> {
+    let (url, _source) = config::resolve_url(g.database_url.as_deref(), &g.config_file)?;
+    let revisions = match &g.revisions {
+        Some(dir) => RevisionSet::from_dir(dir)?,
+        None => RevisionSet::builtin()?,
+    };
+    let format = g.format.unwrap_or(default_format);
+    Ok(Context {
+        url,
+        revisions,
+        json: format == Format::Json,
+        color,
+        lock_timeout: Duration::from_secs(g.lock_timeout),
+    })
+}
+
+async fn run(g: GlobalArgs, command: Top, color: bool) -> Result<u8, Failure> {
+    use DbCommand as D;
+    let db = match command {
+        Top::Db { action: Some(a) } => a,
+        Top::Db { action: None } => unreachable!("handled before"),
+        Top::Revision {
+            action: RevisionCommand::New(args),
+        } => return commands::revision_new(&g, &args),
+        Top::LegacyVersion => D::Version,
+        Top::LegacySync(v) => D::Sync(v),
+        Top::LegacyUpgrade(v) => D::Upgrade(v),
+        Top::LegacyVersionControl(v) => D::VersionControl(v),
+        Top::LegacyExpand => D::Expand,
+        Top::LegacyMigrate => D::Migrate,
+        Top::LegacyContract => D::Contract,
+        Top::LegacyCheck => D::Check,
+    };
+    if let (Some(f), D::Plan(_)) = (g.format, &db) {
+        if f == Format::Text {
+            return Err(commands::fail(
+                "`db plan` prints --format sql (default) or json",
+                None,
+            ));
+        }
+    }
+    let ctx = context(&g, color, Format::Text)?;
+    match db {
+        D::Version => commands::version(&ctx).await,
+        D::History => commands::history(&ctx),
+        D::Plan(v) => commands::plan(&ctx, v.get()).await,
+        D::Drift => commands::drift(&ctx).await,
+        D::Sync(v) => commands::sync(&ctx, v.get(), v.current_version.as_deref()).await,
+        D::Upgrade(v) => commands::upgrade(&ctx, v.get()).await,
+        D::VersionControl(v) => {
+            commands::version_control(
+                &ctx,
+                v.version.as_deref().or(v.version_pos.as_deref()),
+                v.force,
+            )
+            .await
+        }
+        D::Expand => commands::expand(&ctx).await,
+        D::Migrate => commands::migrate(&ctx).await,
+        D::Contract => commands::contract(&ctx).await,
+        D::Check => commands::check(&ctx).await,
+    }
+}
+
+/// Renders a report the way `main` does, for tests.
+pub fn render_report(r: &Report) -> String {
+    format!("{r:?}")
+}

@@ -1,0 +1,454 @@
+//! Puts the pieces together: reads the live database (schema + version rows), works out what
+//! the target revision needs, and builds the upgrade plan in its three phases.
+//!
+//! An upgrade to revision T from an applied set A runs:
+//! 1. expand: the additive changes from the live schema to the schema of A ∪ (the non-contract
+//!    part of T's closure); plus data steps bound to the expand phase;
+//! 2. migrate: the data migrations of the revisions being applied (and of applied expand
+//!    revisions whose contract counterpart is still pending);
+//! 3. contract: every remaining change from there to the schema of A ∪ closure(T).
+//!
+//! Drops are only planned for objects that some revision declared: a table or column no
+//! snapshot ever knew (another application's, an operator's) is left alone and reported.
+
+use std::collections::{BTreeSet, HashSet};
+
+use serde::Serialize;
+
+use crate::db::{Conn, DbError};
+use crate::diff::{self, Change};
+use crate::introspect;
+use crate::model::{Dialect, Schema};
+use crate::normalize::normalize;
+use crate::plan::{self, Phase, PlanError, Step};
+use crate::render;
+use crate::revisions::RevisionSet;
+use crate::snapshot::{Branch, DataPhase};
+
+/// Glance's version table (Alembic's).
+pub const VERSION_TABLE: &str = "alembic_version";
+/// The pre-Ocata sqlalchemy-migrate version table.
+pub const LEGACY_VERSION_TABLE: &str = "migrate_version";
+
+/// Tables the engine keeps for itself: never part of a schema comparison.
+pub fn is_bookkeeping(table: &str) -> bool {
+    table == VERSION_TABLE || table == LEGACY_VERSION_TABLE
+}
+
+/// The live database as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub dialect: Dialect,
+    /// As introspected (real constraint names), bookkeeping tables removed.
+    pub raw: Schema,
+    /// Normalized for comparison.
+    pub schema: Schema,
+    /// Rows of `alembic_version`; None when the table does not exist.
+    pub version_rows: Option<Vec<String>>,
+    /// Whether a legacy `migrate_version` table exists.
+    pub has_legacy_table: bool,
+    pub unsupported: Vec<String>,
+    /// Introspection queries issued.
+    pub queries: usize,
+}
+
+impl Live {
+    pub fn heads(&self) -> Vec<String> {
+        self.version_rows.clone().unwrap_or_default()
+    }
+}
+
+pub async fn read_live(conn: &mut Conn) -> Result<Live, DbError> {
+    let dialect = conn.dialect();
+    let intro = introspect::introspect(conn).await?;
+    let mut raw = intro.schema;
+    let has_version = raw.tables.contains_key(VERSION_TABLE);
+    let has_legacy_table = raw.tables.contains_key(LEGACY_VERSION_TABLE);
+    raw.tables.retain(|name, _| !is_bookkeeping(name));
+    let mut queries = intro.queries;
+    let version_rows = if has_version {
+        queries += 1;
+        let rows = conn
+            .query(&format!(
+                "SELECT version_num FROM {}",
+                render::quote(dialect, VERSION_TABLE)
+            ))
+            .await
+            .map_err(|e| DbError::statement("cannot read the version table", e))?;
+        Some(
+            rows.iter()
+                .filter_map(|r| r.first().and_then(|v| v.text()))
+                .collect(),
+        )
+    } else {
+        None
+    };
+    let schema = normalize(&raw, dialect);
+    Ok(Live {
+        dialect,
+        raw,
+        schema,
+        version_rows,
+        has_legacy_table,
+        unsupported: intro.unsupported,
+        queries,
+    })
+}
+
+/// Everything any revision ever declared, per dialect: the objects `sync` may drop.
+#[derive(Debug, Default)]
+pub struct KnownObjects {
+    tables: HashSet<String>,
+    columns: HashSet<(String, String)>,
+    indexes: HashSet<(String, String)>,
+}
+
+impl KnownObjects {
+    pub fn collect(revs: &RevisionSet, dialect: Dialect) -> KnownObjects {
+        let mut k = KnownObjects::default();
+        for name in revs.names() {
+            let s = revs.get(name).expect("listed").schema.resolve(dialect);
+            for t in s.tables.values() {
+                k.tables.insert(t.name.clone());
+                for c in &t.columns {
+                    k.columns.insert((t.name.clone(), c.name.clone()));
+                }
+                for i in &t.indexes {
+                    k.indexes.insert((t.name.clone(), i.name.clone()));
+                }
+            }
+        }
+        k
+    }
+
+    /// Whether dropping what `change` drops is allowed.
+    pub fn may_drop(&self, change: &Change) -> bool {
+        match change {
+            Change::DropTable(t) => self.tables.contains(&t.name),
+            Change::DropColumn { table, column } => {
+                self.columns.contains(&(table.clone(), column.name.clone()))
+            }
+            Change::DropIndex { table, index } => {
+                self.indexes.contains(&(table.clone(), index.name.clone()))
+            }
+            // Constraints on a known table are part of that table's definition.
+            Change::DropForeignKey { table, .. }
+            | Change::DropCheck { table, .. }
+            | Change::DropUnique { table, .. } => self.tables.contains(table),
+            _ => true,
+        }
+    }
+}
+
+/// A data-migration step as planned.
+#[derive(Debug, Clone, Serialize)]
+pub struct DataStep {
+    pub revision: String,
+    pub name: String,
+    pub phase: Phase,
+    pub description: Option<String>,
+    pub pending: Option<String>,
+    pub statements: Vec<String>,
+}
+
+/// What an upgrade will do.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpgradePlan {
+    pub dialect: Dialect,
+    pub target: String,
+    pub from_heads: Vec<String>,
+    /// Revisions applied by this upgrade, in order.
+    pub revisions: Vec<String>,
+    pub expand: Vec<Step>,
+    /// Version rows after the expand phase.
+    pub expand_heads: Vec<String>,
+    /// Data steps run right after the expand DDL.
+    pub expand_data: Vec<DataStep>,
+    pub migrate: Vec<DataStep>,
+    pub contract: Vec<Step>,
+    pub final_heads: Vec<String>,
+    /// Drops the engine refused to plan (objects no revision declared).
+    pub left_alone: Vec<String>,
+    /// Objects the engine cannot compare.
+    pub unsupported: Vec<String>,
+    /// A fresh database: planned straight to the target, without data steps.
+    pub fresh: bool,
+}
+
+impl UpgradePlan {
+    pub fn is_empty(&self) -> bool {
+        self.revisions.is_empty()
+            && self.expand.is_empty()
+            && self.contract.is_empty()
+            && self.migrate.is_empty()
+            && self.expand_data.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum EngineError {
+    #[error("unknown revision `{name}`")]
+    #[diagnostic(code(glance_manage::unknown_revision), help("{suggestions}"))]
+    UnknownRevision { name: String, suggestions: String },
+    #[error("the database is at revision(s) {heads}, which this tool does not know")]
+    #[diagnostic(
+        code(glance_manage::unknown_version),
+        help(
+            "the database was upgraded by a newer release, or --revisions points at the wrong history"
+        )
+    )]
+    UnknownHeads { heads: String },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Db(#[from] DbError),
+}
+
+/// The applied set implied by version rows; errors when a row names an unknown revision.
+pub fn applied_set(revs: &RevisionSet, heads: &[String]) -> Result<BTreeSet<String>, EngineError> {
+    let unknown: Vec<&String> = heads.iter().filter(|h| !revs.contains(h)).collect();
+    if !unknown.is_empty() {
+        return Err(EngineError::UnknownHeads {
+            heads: unknown
+                .iter()
+                .map(|h| format!("`{h}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok(revs.applied_from_heads(heads.iter().map(String::as_str)))
+}
+
+/// The normalized schema expected after exactly `applied`.
+pub fn expected(revs: &RevisionSet, applied: &BTreeSet<String>, dialect: Dialect) -> Schema {
+    normalize(&revs.expected_schema(applied, dialect), dialect)
+}
+
+/// Plans an upgrade of the live database to `target` (a revision name).
+pub fn plan_upgrade(
+    revs: &RevisionSet,
+    live: &Live,
+    target: &str,
+) -> Result<UpgradePlan, EngineError> {
+    if !revs.contains(target) {
+        return Err(EngineError::UnknownRevision {
+            name: target.to_string(),
+            suggestions: revs.suggestions(target),
+        });
+    }
+    let dialect = live.dialect;
+    let from_heads = live.heads();
+    let applied = applied_set(revs, &from_heads)?;
+    let mut final_set = applied.clone();
+    final_set.extend(revs.closure(target));
+    let revisions: Vec<String> = revs
+        .path(&applied, target)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let known = KnownObjects::collect(revs, dialect);
+    let mut left_alone = Vec::new();
+    let mut unsupported = live.unsupported.clone();
+
+    let keep = |changes: Vec<Change>, left_alone: &mut Vec<String>| -> Vec<Change> {
+        changes
+            .into_iter()
+            .filter(|c| {
+                let ok = known.may_drop(c);
+                if !ok {
+                    left_alone.push(format!("{c} (no revision declares it)"));
+                }
+                ok
+            })
+            .collect()
+    };
+
+    let fresh = applied.is_empty() && live.schema.tables.is_empty();
+    let final_target = expected(revs, &final_set, dialect);
+    if fresh {
+        let d = diff::diff(&live.schema, &final_target);
+        unsupported.extend(d.unsupported);
+        let steps = plan::plan(dialect, &live.schema, &live.raw, &d.changes)?;
+        let final_heads = revs.heads_of(&final_set);
+        return Ok(UpgradePlan {
+            dialect,
+            target: target.to_string(),
+            from_heads,
+            revisions,
+            expand: steps,
+            expand_heads: final_heads.clone(),
+            expand_data: vec![],
+            migrate: vec![],
+            contract: vec![],
+            final_heads,
+            left_alone,
+            unsupported,
+            fresh: true,
+        });
+    }
+
+    // 1. expand
+    let mut expand_set = applied.clone();
+    expand_set.extend(revs.closure(target).into_iter().filter(|r| {
+        revs.get(r)
+            .is_some_and(|s| s.meta.branch != Some(Branch::Contract))
+    }));
+    let expand_target = expected(revs, &expand_set, dialect);
+    let d = diff::diff(&live.schema, &expand_target);
+    unsupported.extend(d.unsupported);
+    let expand_changes: Vec<Change> = keep(d.changes, &mut left_alone)
+        .into_iter()
+        .filter(|c| !c.is_destructive())
+        .collect();
+    let expand = plan::plan(dialect, &live.schema, &live.raw, &expand_changes)?;
+    let after_expand = diff::apply_all(&live.schema, &expand_changes);
+
+    // 2. data steps
+    let new_expand: Vec<&str> = revs.order(&expand_set.difference(&applied).cloned().collect());
+    let mut expand_data = Vec::new();
+    let mut migrate = Vec::new();
+    for r in &new_expand {
+        for dm in &revs.get(r).expect("listed").data_migrations {
+            let step = data_step(r, dm, dialect);
+            match dm.phase {
+                DataPhase::Expand => expand_data.push(step),
+                DataPhase::Migrate => migrate.push(step),
+            }
+        }
+    }
+    for step in active_migrations(revs, &applied, &final_set, dialect) {
+        if !migrate.iter().any(|m| m.name == step.name)
+            && !new_expand.contains(&step.revision.as_str())
+        {
+            migrate.push(step);
+        }
+    }
+    // Data steps of contract revisions run with the contract phase, before its DDL.
+    let new_contract: Vec<&str> = revs.order(&final_set.difference(&expand_set).cloned().collect());
+    for r in &new_contract {
+        for dm in &revs.get(r).expect("listed").data_migrations {
+            migrate.push(data_step(r, dm, dialect));
+        }
+    }
+
+    // 3. contract
+    let mut contract = Vec::new();
+    if final_set != expand_set || after_expand != final_target {
+        let d = diff::diff(&after_expand, &final_target);
+        unsupported.extend(d.unsupported);
+        let changes = keep(d.changes, &mut left_alone);
+        contract = plan::plan(dialect, &after_expand, &live.raw, &changes)?;
+    }
+    unsupported.sort();
+    unsupported.dedup();
+    Ok(UpgradePlan {
+        dialect,
+        target: target.to_string(),
+        from_heads,
+        revisions,
+        expand,
+        expand_heads: revs.heads_of(&expand_set),
+        expand_data,
+        migrate,
+        contract,
+        final_heads: revs.heads_of(&final_set),
+        left_alone,
+        unsupported,
+        fresh: false,
+    })
+}
+
+fn data_step(revision: &str, dm: &crate::snapshot::DataMigration, dialect: Dialect) -> DataStep {
+    DataStep {
+        revision: revision.to_string(),
+        name: dm.name.clone(),
+        phase: match dm.phase {
+            DataPhase::Expand => Phase::Expand,
+            DataPhase::Migrate => Phase::Migrate,
+        },
+        description: dm.description.clone(),
+        pending: dm.pending.clone(),
+        statements: dm.statements(dialect).to_vec(),
+    }
+}
+
+/// Migrate-phase data steps of applied revisions that still matter: a revision that depends on
+/// them (their contract counterpart) is not applied yet, or nothing depends on them at all.
+pub fn active_migrations(
+    revs: &RevisionSet,
+    applied: &BTreeSet<String>,
+    _target_set: &BTreeSet<String>,
+    dialect: Dialect,
+) -> Vec<DataStep> {
+    let mut out = Vec::new();
+    for r in revs.order(applied) {
+        let snap = revs.get(r).expect("listed");
+        let dependents: Vec<&str> = revs
+            .names()
+            .filter(|n| {
+                revs.get(n)
+                    .is_some_and(|s| s.meta.depends_on.iter().any(|d| d == r))
+            })
+            .collect();
+        let active = dependents.is_empty() || dependents.iter().any(|d| !applied.contains(*d));
+        if !active {
+            continue;
+        }
+        for dm in snap
+            .data_migrations
+            .iter()
+            .filter(|d| d.phase == DataPhase::Migrate)
+        {
+            out.push(data_step(r, dm, dialect));
+        }
+    }
+    out
+}
+
+/// Drift: the live schema against the schema its version rows say it has.
+#[derive(Debug, Clone, Serialize)]
+pub struct Drift {
+    pub heads: Vec<String>,
+    pub changes: Vec<String>,
+    /// The repair, as steps.
+    pub repair: Vec<Step>,
+    pub unsupported: Vec<String>,
+    /// Normalized schemas as TOML, for the unified diff.
+    #[serde(skip)]
+    pub live_toml: String,
+    #[serde(skip)]
+    pub expected_toml: String,
+}
+
+pub fn drift(revs: &RevisionSet, live: &Live) -> Result<Drift, EngineError> {
+    let heads = live.heads();
+    let applied = applied_set(revs, &heads)?;
+    let target = expected(revs, &applied, live.dialect);
+    let d = diff::diff(&live.schema, &target);
+    let repair = plan::plan(live.dialect, &live.schema, &live.raw, &d.changes)?;
+    let mut unsupported = live.unsupported.clone();
+    unsupported.extend(d.unsupported);
+    Ok(Drift {
+        heads,
+        changes: d.changes.iter().map(|c| c.to_string()).collect(),
+        repair,
+        unsupported,
+        live_toml: crate::snapshot::schema_to_toml(&live.schema),
+        expected_toml: crate::snapshot::schema_to_toml(&target),
+    })
+}
+
+/// Steps of a plan in execution order with their phase (for display).
+pub fn all_steps(plan: &UpgradePlan) -> Vec<&Step> {
+    plan.expand.iter().chain(plan.contract.iter()).collect()
+}
+
+/// Whether any revision on the path needs the contract phase.
+pub fn needs_contract(revs: &RevisionSet, plan: &UpgradePlan) -> bool {
+    plan.revisions.iter().any(|r| {
+        revs.get(r)
+            .is_some_and(|s| s.meta.branch == Some(Branch::Contract))
+    })
+}
