@@ -41,6 +41,15 @@ pub enum DbErrorKind {
 
 impl DbError {
     fn from_sqlx(e: sqlx::Error, url: &DbUrl, context: &str) -> DbError {
+        let mut err = DbError::statement(context, e);
+        err.message = redact(&err.message, url);
+        err
+    }
+
+    /// Wraps a failed statement when no URL is at hand (catalog queries): same classification
+    /// as [`stmt_error`], without password redaction, which needs the URL. Catalog errors never
+    /// echo connection parameters.
+    pub fn statement(context: &str, e: sqlx::Error) -> DbError {
         let (kind, code, detail) = match &e {
             sqlx::Error::Database(d) => {
                 let code = d.code().map(|c| c.to_string());
@@ -59,7 +68,6 @@ impl DbError {
             | sqlx::Error::Configuration(_) => (DbErrorKind::Connect, None, e.to_string()),
             _ => (DbErrorKind::Statement, None, e.to_string()),
         };
-        let detail = redact(&detail, url);
         DbError {
             message: format!("{context}: {detail}"),
             help: None,
