@@ -12,3 +12,4 @@ pub mod model;
 pub mod revisions;
 pub mod snapshot;
 pub mod introspect;
+pub mod normalize;
