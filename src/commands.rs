@@ -502,31 +502,31 @@ pub fn history(ctx: &Context) -> CmdResult {
         return Ok(0);
     }
     for e in &entries {
-        let mut line = format!("{:<20}", e.name);
-        let mut rel = Vec::new();
+        let mut head = e.name.clone();
+        if let Some(b) = e.branch {
+            head.push_str(&format!(" [{b}]"));
+        }
         if e.parents.is_empty() {
-            rel.push("root".to_string());
+            head.push_str(" (root)");
         } else {
-            rel.push(format!("<- {}", e.parents.join(", ")));
+            head.push_str(&format!(" <- {}", e.parents.join(", ")));
         }
         if !e.depends_on.is_empty() {
-            rel.push(format!("depends on {}", e.depends_on.join(", ")));
+            head.push_str(&format!("; depends on {}", e.depends_on.join(", ")));
         }
-        line.push_str(&format!(" {:<40}", rel.join("; ")));
-        line.push_str(&format!(" {:<9}", e.branch.unwrap_or("-")));
-        let mut summary = if e.changes.is_empty() {
-            "no schema change".to_string()
-        } else {
-            e.changes.join("; ")
-        };
-        if !e.data_migrations.is_empty() {
-            summary.push_str(&format!("; data: {}", e.data_migrations.join(", ")));
-        }
-        line.push_str(&format!(" {summary}"));
         if e.head {
-            line.push_str(" (head)");
+            head.push_str(" (head)");
         }
-        out(line.trim_end());
+        out(&head);
+        if e.changes.is_empty() {
+            out("    no schema change");
+        }
+        for c in &e.changes {
+            out(&format!("    {c}"));
+        }
+        for d in &e.data_migrations {
+            out(&format!("    data migration {d}"));
+        }
     }
     Ok(0)
 }

@@ -324,7 +324,11 @@ macro_rules! try_cell {
                 return match v { None => Value::Null, Some(x) => $conv(x) };
             }
         )+
-        Value::Null
+        // Types sqlx has no mapping for (PostgreSQL enums, MySQL SET, ...) arrive as text.
+        match $row.try_get_unchecked::<Option<String>, _>($i) {
+            Ok(Some(s)) => Value::Text(s),
+            _ => Value::Null,
+        }
     }};
 }
 

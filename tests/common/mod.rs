@@ -194,3 +194,108 @@ macro_rules! for_each_backend {
         }
     };
 }
+
+/// Output of one run of the built binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+/// Runs `glance-manage --database-url URL <args>` with extra environment variables.
+pub fn gm_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_glance-manage"));
+    cmd.arg("--database-url").arg(url).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.env("NO_COLOR", "1");
+    let out = cmd.output().expect("run glance-manage");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `glance-manage --database-url URL <args>`.
+pub fn gm(url: &str, args: &[&str]) -> Run {
+    gm_env(url, args, &[])
+}
+
+/// Runs the binary with exactly these arguments (no URL added).
+pub fn gm_raw(args: &[&str], dir: Option<&std::path::Path>) -> Run {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_glance-manage"));
+    cmd.args(args).env("NO_COLOR", "1");
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let out = cmd.output().expect("run glance-manage");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl TestDb {
+    /// Rows of a query, each cell as text ("NULL" for null), for assertions.
+    pub async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        let mut c = self.conn().await;
+        let rows = c
+            .query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("query failed: {e}\n{sql}"));
+        c.close().await;
+        rows.iter()
+            .map(|r| {
+                r.iter()
+                    .map(|v| v.text().unwrap_or_else(|| "NULL".into()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let mut c = self.conn().await;
+        let n = c
+            .query_i64(sql)
+            .await
+            .unwrap_or_else(|e| panic!("query failed: {e}\n{sql}"));
+        c.close().await;
+        n.unwrap_or(0)
+    }
+
+    /// Sorted rows of the version table.
+    pub async fn version_rows(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .rows("SELECT version_num FROM alembic_version")
+            .await
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Number of tables in the database (to show that nothing was created).
+    pub async fn table_count(&self) -> i64 {
+        let sql = match self.dialect {
+            Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+            Dialect::Postgres => {
+                "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema()"
+            }
+            Dialect::Mysql => {
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+            }
+        };
+        self.count(sql).await
+    }
+}
