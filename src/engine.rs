@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::db::{Conn, DbError};
 use crate::diff::{self, Change};
 use crate::introspect;
-use crate::model::{Dialect, Schema};
+use crate::model::{Check, Dialect, Schema};
 use crate::normalize::normalize;
 use crate::plan::{self, Phase, PlanError, Step};
 use crate::render;
@@ -138,6 +138,61 @@ impl KnownObjects {
             _ => true,
         }
     }
+}
+
+/// Changes as the DDL should spell them. Normalization (which the diff needs) rewrites check
+/// expressions into a canonical form, forgets the names the server would generate and sorts
+/// checks; DDL rendered from that would differ from Glance's: `deleted in (0, 1)` instead of
+/// `deleted IN (0, 1)` in SQLite's stored table SQL, and MariaDB numbering the unnamed checks
+/// of `images` (`CONSTRAINT_<n>`) in expression order instead of column order. So checks of new
+/// tables and added checks are taken from the resolved (not normalized) target: its spelling,
+/// its order and its names, `CONSTRAINT_<n>` included. The normalized changes stay the ones
+/// the planner applies to its model.
+fn snapshot_spelling(changes: &[Change], resolved: &Schema, dialect: Dialect) -> Vec<Change> {
+    let spelled = |table: &str, check: &Check| -> Option<Check> {
+        resolved.table(table)?.checks.iter().find_map(|c| {
+            (crate::normalize::canonical_check(&c.expr, dialect) == check.expr).then(|| Check {
+                dialects: None,
+                ..c.clone()
+            })
+        })
+    };
+    changes
+        .iter()
+        .map(|c| match c {
+            Change::CreateTable(t) => {
+                let mut t = t.clone();
+                let mut checks: Vec<Check> = Vec::new();
+                if let Some(rt) = resolved.table(&t.name) {
+                    for rc in &rt.checks {
+                        let canon = crate::normalize::canonical_check(&rc.expr, dialect);
+                        if t.checks.iter().any(|k| k.expr == canon) {
+                            checks.push(Check {
+                                dialects: None,
+                                ..rc.clone()
+                            });
+                        }
+                    }
+                }
+                for k in &t.checks {
+                    let canon: Vec<String> = checks
+                        .iter()
+                        .map(|c| crate::normalize::canonical_check(&c.expr, dialect))
+                        .collect();
+                    if !canon.contains(&k.expr) {
+                        checks.push(k.clone());
+                    }
+                }
+                t.checks = checks;
+                Change::CreateTable(t)
+            }
+            Change::AddCheck { table, check } => Change::AddCheck {
+                table: table.clone(),
+                check: spelled(table, check).unwrap_or_else(|| check.clone()),
+            },
+            other => other.clone(),
+        })
+        .collect()
 }
 
 /// A data-migration step as planned.
@@ -270,7 +325,13 @@ pub fn plan_upgrade(
     if fresh {
         let d = diff::diff(&live.schema, &final_target);
         unsupported.extend(d.unsupported);
-        let steps = plan::plan(dialect, &live.schema, &live.raw, &d.changes)?;
+        let resolved = revs.expected_schema(&final_set, dialect);
+        let steps = plan::plan(
+            dialect,
+            &live.schema,
+            &live.raw,
+            &snapshot_spelling(&d.changes, &resolved, dialect),
+        )?;
         let final_heads = revs.heads_of(&final_set);
         return Ok(UpgradePlan {
             dialect,
@@ -302,7 +363,16 @@ pub fn plan_upgrade(
         .into_iter()
         .filter(|c| !c.is_destructive())
         .collect();
-    let expand = plan::plan(dialect, &live.schema, &live.raw, &expand_changes)?;
+    let expand = plan::plan(
+        dialect,
+        &live.schema,
+        &live.raw,
+        &snapshot_spelling(
+            &expand_changes,
+            &revs.expected_schema(&expand_set, dialect),
+            dialect,
+        ),
+    )?;
     let after_expand = diff::apply_all(&live.schema, &expand_changes);
 
     // 2. data steps
@@ -339,7 +409,16 @@ pub fn plan_upgrade(
         let d = diff::diff(&after_expand, &final_target);
         unsupported.extend(d.unsupported);
         let changes = keep(d.changes, &mut left_alone);
-        contract = plan::plan(dialect, &after_expand, &live.raw, &changes)?;
+        contract = plan::plan(
+            dialect,
+            &after_expand,
+            &live.raw,
+            &snapshot_spelling(
+                &changes,
+                &revs.expected_schema(&final_set, dialect),
+                dialect,
+            ),
+        )?;
     }
     unsupported.sort();
     unsupported.dedup();
@@ -427,7 +506,16 @@ pub fn drift(revs: &RevisionSet, live: &Live) -> Result<Drift, EngineError> {
     let applied = applied_set(revs, &heads)?;
     let target = expected(revs, &applied, live.dialect);
     let d = diff::diff(&live.schema, &target);
-    let repair = plan::plan(live.dialect, &live.schema, &live.raw, &d.changes)?;
+    let repair = plan::plan(
+        live.dialect,
+        &live.schema,
+        &live.raw,
+        &snapshot_spelling(
+            &d.changes,
+            &revs.expected_schema(&applied, live.dialect),
+            live.dialect,
+        ),
+    )?;
     let mut unsupported = live.unsupported.clone();
     unsupported.extend(d.unsupported);
     Ok(Drift {
@@ -435,9 +523,17 @@ pub fn drift(revs: &RevisionSet, live: &Live) -> Result<Drift, EngineError> {
         changes: d.changes.iter().map(|c| c.to_string()).collect(),
         repair,
         unsupported,
-        live_toml: crate::snapshot::schema_to_toml(&live.schema),
-        expected_toml: crate::snapshot::schema_to_toml(&target),
+        live_toml: crate::snapshot::schema_to_toml(&sorted(&live.schema)),
+        expected_toml: crate::snapshot::schema_to_toml(&sorted(&target)),
     })
+}
+
+/// Tables (and enum types) in name order, so a unified diff shows real differences only.
+fn sorted(schema: &Schema) -> Schema {
+    let mut s = schema.clone();
+    s.tables.sort_keys();
+    s.enums.sort_keys();
+    s
 }
 
 /// Steps of a plan in execution order with their phase (for display).

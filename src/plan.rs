@@ -198,6 +198,24 @@ pub fn plan(
                     }
                 }
             }
+            // Checks the table keeps are copied as the database spells them, not in the
+            // canonical form normalization gave them.
+            let raw_source = live_raw.tables.get(&table).or_else(|| {
+                renamed_tables
+                    .iter()
+                    .find(|(_, to)| *to == table)
+                    .and_then(|(from, _)| live_raw.tables.get(from))
+            });
+            if let Some(raw) = raw_source {
+                for ck in &mut to.checks {
+                    if let Some(r) = raw.checks.iter().find(|r| {
+                        crate::normalize::canonical_check(&r.expr, dialect) == ck.expr
+                            && (ck.name.is_none() || ck.name == r.name)
+                    }) {
+                        *ck = r.clone();
+                    }
+                }
+            }
             let destructive = absorbed.iter().any(Change::is_destructive);
             let step_stmts = render::rebuild_table(from, &to);
             let descr: Vec<String> = absorbed.iter().map(|c| c.to_string()).collect();
