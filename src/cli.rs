@@ -123,6 +123,11 @@ pub enum DbCommand {
     Drift,
     /// List the revision DAG with a summary of each revision's changes.
     History,
+    /// Purge deleted rows older than a given age from glance tables.
+    Purge(crate::purge::PurgeArgs),
+    /// Purge deleted rows older than a given age from images table.
+    #[command(name = "purge_images_table")]
+    PurgeImagesTable(crate::purge::PurgeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +188,14 @@ const DB_ACTIONS: &[(&str, &str)] = &[
     (
         "plan",
         "Print the ordered SQL that `db upgrade` would run; changes nothing.",
+    ),
+    (
+        "purge",
+        "Purge deleted rows older than a given age from glance tables.",
+    ),
+    (
+        "purge_images_table",
+        "Purge deleted rows older than a given age from images table.",
     ),
     ("sync", "Perform a complete (offline) database migration"),
     ("upgrade", "Upgrade the database's migration level"),
@@ -322,6 +335,8 @@ async fn run(g: GlobalArgs, command: Top, color: bool) -> Result<u8, Failure> {
         D::Migrate => commands::migrate(&ctx).await,
         D::Contract => commands::contract(&ctx).await,
         D::Check => commands::check(&ctx).await,
+        D::Purge(a) => crate::purge::purge_command(&ctx, &a, false).await,
+        D::PurgeImagesTable(a) => crate::purge::purge_command(&ctx, &a, true).await,
     }
 }
 

@@ -13,3 +13,4 @@ pub mod revisions;
 pub mod snapshot;
 pub mod introspect;
 pub mod normalize;
+pub mod purge;

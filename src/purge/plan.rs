@@ -1,0 +1,782 @@
+//! The purge plan, generated from the schema rather than hard-coded, and the SQL of every step.
+//!
+//! Which tables: a table is *soft-deleted* when the target snapshot declares a `deleted_at`
+//! column for it and the live table has that column. A table without `deleted_at` that has a
+//! foreign key to a table being purged is *dependent*: its rows reachable from an eligible parent
+//! row must go first (Glance's forced purge of `task_info` for deleted `tasks`, bug 1803643).
+//! Dependents of dependents follow the same rule, so a step carries the FK path from its table
+//! up to the soft-deleted root whose `deleted_at` decides.
+//!
+//! Order: a petgraph topological sort of the FK graph among the step tables, children before
+//! parents. Self-referencing FKs are left out of the sort (the executor loops such tables until
+//! a pass deletes nothing); a real cycle is reported with the tables `tarjan_scc` finds.
+//!
+//! Safety: every DELETE carries a `NOT EXISTS` guard per FK that references the table (from any
+//! live table, ours or not), so a purge never fails on a foreign key: rows still referenced are
+//! kept and counted as skipped.
+
+use std::collections::{BTreeSet, HashMap};
+
+use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::graph::DiGraph;
+use serde::Serialize;
+
+use crate::model::{ColumnType, Dialect, Schema};
+use crate::render::quote;
+
+/// The column that marks a soft-deleted row and dates its deletion.
+pub const DELETED_AT: &str = "deleted_at";
+/// The table `db purge` never touches (OSSN-0075) and `db purge_images_table` purges alone.
+pub const IMAGES: &str = "images";
+
+/// Which command the plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// `db purge`: every soft-deleted table but `images`, plus dependents.
+    Purge,
+    /// `db purge_images_table`: `images` only.
+    ImagesTable,
+}
+
+/// A foreign key as the purge sees it: `table(columns) → ref_table(ref_columns)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Fk {
+    pub table: String,
+    pub columns: Vec<String>,
+    pub ref_table: String,
+    pub ref_columns: Vec<String>,
+}
+
+impl Fk {
+    pub fn describe(&self) -> String {
+        format!(
+            "{}({}) → {}({})",
+            self.table,
+            self.columns.join(", "),
+            self.ref_table,
+            self.ref_columns.join(", ")
+        )
+    }
+}
+
+/// One hop of a dependent step's path: from the current table to its parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hop {
+    pub fk: Fk,
+    /// The parent's primary key (for the deterministic tie-breaker).
+    pub parent_pk: Vec<String>,
+    pub parent_pk_numeric: Vec<bool>,
+}
+
+/// One step of the plan: delete eligible rows of `table`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub table: String,
+    pub pk: Vec<String>,
+    /// Whether each PK column is an integer (for rendering key literals).
+    pub pk_numeric: Vec<bool>,
+    /// Empty: the table's own `deleted_at` decides. Otherwise the FK chain from `table` to the
+    /// soft-deleted root table whose `deleted_at` decides.
+    pub path: Vec<Hop>,
+    /// Every FK that references `table` (self-references included).
+    pub guards: Vec<Fk>,
+    pub self_referencing: bool,
+}
+
+impl Step {
+    /// The table whose `deleted_at` makes a row of this step eligible.
+    pub fn root(&self) -> &str {
+        self.path
+            .last()
+            .map(|h| h.fk.ref_table.as_str())
+            .unwrap_or(&self.table)
+    }
+
+    /// Whether each column of [`Sql::window_end`]'s key is an integer (`deleted_at` is not).
+    pub fn window_key_numeric(&self) -> Vec<bool> {
+        let mut out = vec![false];
+        for hop in self.path.iter().rev() {
+            out.extend(hop.parent_pk_numeric.iter().copied());
+        }
+        out.extend(self.pk_numeric.iter().copied());
+        out
+    }
+
+    /// Names of the columns of the window key, for placeholders.
+    pub fn window_key_names(&self) -> Vec<String> {
+        let mut out = vec![format!("{}.{DELETED_AT}", self.root())];
+        for hop in self.path.iter().rev() {
+            out.extend(
+                hop.parent_pk
+                    .iter()
+                    .map(|c| format!("{}.{c}", hop.fk.ref_table)),
+            );
+        }
+        out.extend(self.pk.iter().map(|c| format!("{}.{c}", self.table)));
+        out
+    }
+
+    pub fn is_dependent(&self) -> bool {
+        !self.path.is_empty()
+    }
+
+    /// "rows of soft-deleted tasks (task_info(task_id) → tasks(id))".
+    pub fn describe(&self) -> String {
+        if self.path.is_empty() {
+            format!("soft-deleted rows ({}.{DELETED_AT} < cutoff)", self.table)
+        } else {
+            let chain: Vec<String> = self.path.iter().map(|h| h.fk.describe()).collect();
+            format!(
+                "rows of soft-deleted {} ({}; {}.{DELETED_AT} < cutoff)",
+                self.root(),
+                chain.join(", "),
+                self.root()
+            )
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum PlanError {
+    #[error("cannot order the purge: the foreign keys among {tables} form a cycle")]
+    #[diagnostic(
+        code(glance_manage::purge::cycle),
+        help(
+            "break the cycle (e.g. make one of the foreign keys nullable and clear it) or purge these tables by hand"
+        )
+    )]
+    Cycle { tables: String },
+    #[error("cannot purge table {table} in batches: it has no primary key")]
+    #[diagnostic(code(glance_manage::purge::no_primary_key))]
+    NoPrimaryKey { table: String },
+    #[error("there is no soft-deleted `images` table in this database")]
+    #[diagnostic(
+        code(glance_manage::purge::no_images),
+        help(
+            "purge_images_table purges Glance's `images` table; run `glance-manage db sync` first"
+        )
+    )]
+    NoImagesTable,
+}
+
+fn is_numeric(ty: &ColumnType) -> bool {
+    matches!(
+        ty,
+        ColumnType::SmallInt | ColumnType::Integer | ColumnType::BigInt
+    )
+}
+
+/// Every FK the purge must respect: the live database's, plus the snapshot's between tables
+/// that exist (a constraint the snapshot declares but the database lost is still honoured).
+pub fn foreign_keys(live: &Schema, target: &Schema) -> Vec<Fk> {
+    let mut set = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut push = |fk: Fk| {
+        if set.insert(fk.clone()) {
+            out.push(fk);
+        }
+    };
+    for t in live.tables.values() {
+        for fk in &t.foreign_keys {
+            push(Fk {
+                table: t.name.clone(),
+                columns: fk.columns.clone(),
+                ref_table: fk.ref_table.clone(),
+                ref_columns: fk.ref_columns.clone(),
+            });
+        }
+    }
+    for t in target.tables.values() {
+        let Some(lt) = live.table(&t.name) else {
+            continue;
+        };
+        for fk in &t.foreign_keys {
+            let Some(parent) = live.table(&fk.ref_table) else {
+                continue;
+            };
+            if fk.columns.iter().all(|c| lt.has_column(c))
+                && fk.ref_columns.iter().all(|c| parent.has_column(c))
+            {
+                push(Fk {
+                    table: t.name.clone(),
+                    columns: fk.columns.clone(),
+                    ref_table: fk.ref_table.clone(),
+                    ref_columns: fk.ref_columns.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Builds the ordered steps for `mode` from the live schema (as introspected) and the target
+/// snapshot (resolved for the dialect).
+pub fn build(live: &Schema, target: &Schema, mode: Mode) -> Result<Vec<Step>, PlanError> {
+    let fks = foreign_keys(live, target);
+    // Only tables the snapshot declares are ever deleted from; the live table must exist.
+    let owned: Vec<&str> = target
+        .tables
+        .keys()
+        .map(String::as_str)
+        .filter(|t| live.table(t).is_some())
+        .collect();
+    let soft_delete = |t: &str| {
+        target.table(t).is_some_and(|x| x.has_column(DELETED_AT))
+            && live.table(t).is_some_and(|x| x.has_column(DELETED_AT))
+    };
+    let roots: Vec<&str> = match mode {
+        Mode::Purge => owned
+            .iter()
+            .copied()
+            .filter(|t| soft_delete(t) && *t != IMAGES)
+            .collect(),
+        Mode::ImagesTable => {
+            if !soft_delete(IMAGES) {
+                return Err(PlanError::NoImagesTable);
+            }
+            vec![IMAGES]
+        }
+    };
+
+    let pk_of = |t: &str| -> Result<(Vec<String>, Vec<bool>), PlanError> {
+        let lt = live.table(t).expect("owned tables exist live");
+        let pk = lt
+            .primary_key
+            .as_ref()
+            .filter(|p| !p.columns.is_empty())
+            .ok_or_else(|| PlanError::NoPrimaryKey {
+                table: t.to_string(),
+            })?;
+        let numeric = pk
+            .columns
+            .iter()
+            .map(|c| lt.column(c).is_some_and(|c| is_numeric(&c.ty)))
+            .collect();
+        Ok((pk.columns.clone(), numeric))
+    };
+
+    // Paths: soft-deleted roots first, then dependents level by level.
+    let mut paths: Vec<(String, Vec<Hop>)> =
+        roots.iter().map(|t| (t.to_string(), vec![])).collect();
+    if mode == Mode::Purge {
+        let mut frontier: Vec<(String, Vec<Hop>)> = paths.clone();
+        // A path never revisits a table, so the depth is bounded by the number of tables.
+        while !frontier.is_empty() {
+            let mut next = Vec::new();
+            for (parent, parent_path) in &frontier {
+                let (ppk, ppk_num) = pk_of(parent)?;
+                for child in &owned {
+                    if soft_delete(child) || *child == IMAGES {
+                        continue;
+                    }
+                    let visited =
+                        |t: &str| t == parent || parent_path.iter().any(|h| h.fk.ref_table == t);
+                    if visited(child) {
+                        continue;
+                    }
+                    for fk in fks
+                        .iter()
+                        .filter(|f| f.table == *child && f.ref_table == *parent)
+                    {
+                        let mut path = vec![Hop {
+                            fk: fk.clone(),
+                            parent_pk: ppk.clone(),
+                            parent_pk_numeric: ppk_num.clone(),
+                        }];
+                        path.extend(parent_path.iter().cloned());
+                        next.push((child.to_string(), path));
+                    }
+                }
+            }
+            paths.extend(next.iter().cloned());
+            frontier = next;
+        }
+    }
+
+    // Order the tables: edges child → parent, self-loops left out.
+    let tables: Vec<String> = {
+        let mut seen = BTreeSet::new();
+        paths
+            .iter()
+            .filter(|(t, _)| seen.insert(t.clone()))
+            .map(|(t, _)| t.clone())
+            .collect()
+    };
+    let mut graph: DiGraph<String, ()> = DiGraph::new();
+    let idx: HashMap<String, _> = tables
+        .iter()
+        .map(|t| (t.clone(), graph.add_node(t.clone())))
+        .collect();
+    for fk in &fks {
+        if fk.table == fk.ref_table {
+            continue;
+        }
+        if let (Some(&c), Some(&p)) = (idx.get(&fk.table), idx.get(&fk.ref_table)) {
+            graph.update_edge(c, p, ());
+        }
+    }
+    let order = toposort(&graph, None).map_err(|_| {
+        let cycles: Vec<String> = tarjan_scc(&graph)
+            .into_iter()
+            .filter(|scc| scc.len() > 1)
+            .map(|scc| {
+                let mut names: Vec<&str> = scc.iter().map(|n| graph[*n].as_str()).collect();
+                names.sort();
+                names.join(" ↔ ")
+            })
+            .collect();
+        PlanError::Cycle {
+            tables: cycles.join("; "),
+        }
+    })?;
+
+    let mut steps = Vec::new();
+    for node in order {
+        let table = &graph[node];
+        let (pk, pk_numeric) = pk_of(table)?;
+        let guards: Vec<Fk> = fks
+            .iter()
+            .filter(|f| f.ref_table == *table)
+            .cloned()
+            .collect();
+        let self_referencing = guards.iter().any(|g| g.table == *table);
+        for (_, path) in paths.iter().filter(|(t, _)| t == table) {
+            steps.push(Step {
+                table: table.clone(),
+                pk: pk.clone(),
+                pk_numeric: pk_numeric.clone(),
+                path: path.clone(),
+                guards: guards.clone(),
+                self_referencing,
+            });
+        }
+    }
+    Ok(steps)
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQL
+
+/// Renders the SQL of the steps for one dialect. Values (the cutoff, cursor and window keys)
+/// are passed as ready SQL literals, so the dry run can show the same statements with
+/// placeholders in their place.
+pub struct Sql<'a> {
+    pub dialect: Dialect,
+    /// The cutoff as a SQL literal.
+    pub cutoff: String,
+    pub steps: &'a [Step],
+}
+
+/// A window end: the key of the last row (in Glance's order) a capped step may delete, as SQL
+/// literals (`deleted_at`, then the primary keys of [`Sql::window_end`]'s order).
+pub type Key = Vec<String>;
+
+/// Which eligible rows a step may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Window {
+    /// No cap (`--max_rows -1`, or fewer eligible rows than the cap).
+    All,
+    /// Up to and including this key in Glance's order.
+    UpTo(Key),
+    /// The step deletes nothing (cap 0 or exhausted, or no eligible row).
+    Nothing,
+}
+
+impl Window {
+    pub fn key(&self) -> Option<&Key> {
+        match self {
+            Window::UpTo(k) => Some(k),
+            _ => None,
+        }
+    }
+}
+
+impl Sql<'_> {
+    fn q(&self, ident: &str) -> String {
+        quote(self.dialect, ident)
+    }
+
+    fn col(&self, alias: &str, c: &str) -> String {
+        format!("{alias}.{}", self.q(c))
+    }
+
+    fn cols(&self, alias: &str, cs: &[String]) -> Vec<String> {
+        cs.iter().map(|c| self.col(alias, c)).collect()
+    }
+
+    fn text(&self, expr: &str) -> String {
+        match self.dialect {
+            Dialect::Mysql => format!("CAST({expr} AS CHAR)"),
+            _ => format!("CAST({expr} AS TEXT)"),
+        }
+    }
+
+    /// `a.x = b.y AND …`
+    fn join_eq(&self, left: &str, lcols: &[String], right: &str, rcols: &[String]) -> String {
+        lcols
+            .iter()
+            .zip(rcols)
+            .map(|(l, r)| format!("{} = {}", self.col(left, l), self.col(right, r)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    /// The order of Glance's pick, as expressions over the aliases of [`Self::from_path`]:
+    /// the root's `deleted_at`, then primary keys from the root down to the step's table.
+    fn order_keys(&self, step: &Step, alias: &str) -> Vec<String> {
+        let n = step.path.len();
+        let root_alias = if n == 0 {
+            alias.to_string()
+        } else {
+            format!("{alias}_{n}")
+        };
+        let mut keys = vec![self.col(&root_alias, DELETED_AT)];
+        for i in (1..=n).rev() {
+            keys.extend(self.cols(&format!("{alias}_{i}"), &step.path[i - 1].parent_pk));
+        }
+        keys.extend(self.cols(alias, &step.pk));
+        keys
+    }
+
+    /// `JOIN parent alias_1 ON … JOIN grandparent alias_2 ON …` for a dependent step.
+    fn path_joins(&self, step: &Step, alias: &str) -> String {
+        let mut out = String::new();
+        for (i, hop) in step.path.iter().enumerate() {
+            let child = if i == 0 {
+                alias.to_string()
+            } else {
+                format!("{alias}_{i}")
+            };
+            let parent = format!("{alias}_{}", i + 1);
+            out.push_str(&format!(
+                " JOIN {} {parent} ON {}",
+                self.q(&hop.fk.ref_table),
+                self.join_eq(&parent, &hop.fk.ref_columns, &child, &hop.fk.columns)
+            ));
+        }
+        out
+    }
+
+    fn root_alias(step: &Step, alias: &str) -> String {
+        if step.path.is_empty() {
+            alias.to_string()
+        } else {
+            format!("{alias}_{}", step.path.len())
+        }
+    }
+
+    /// Row `alias` of the step's table is eligible (and inside the window, when capped).
+    pub fn eligible(&self, step: &Step, alias: &str, window: Option<&Key>) -> String {
+        let root = Self::root_alias(step, alias);
+        let mut cond = format!("{} < {}", self.col(&root, DELETED_AT), self.cutoff);
+        if let Some(w) = window {
+            cond = format!(
+                "{cond} AND {}",
+                lex_cmp(&self.order_keys(step, alias), w, "<=")
+            );
+        }
+        if step.path.is_empty() {
+            return cond;
+        }
+        // EXISTS over the parent chain, correlated on the step's row.
+        let first = &step.path[0];
+        let p1 = format!("{alias}_1");
+        let mut joins = String::new();
+        for (i, hop) in step.path.iter().enumerate().skip(1) {
+            let child = format!("{alias}_{i}");
+            let parent = format!("{alias}_{}", i + 1);
+            joins.push_str(&format!(
+                " JOIN {} {parent} ON {}",
+                self.q(&hop.fk.ref_table),
+                self.join_eq(&parent, &hop.fk.ref_columns, &child, &hop.fk.columns)
+            ));
+        }
+        format!(
+            "EXISTS (SELECT 1 FROM {} {p1}{joins} WHERE {} AND {cond})",
+            self.q(&first.fk.ref_table),
+            self.join_eq(&p1, &first.fk.ref_columns, alias, &first.fk.columns)
+        )
+    }
+
+    /// No row of any referencing table points at row `alias` (the FK-safety guard).
+    pub fn guard(&self, step: &Step, alias: &str) -> Option<String> {
+        if step.guards.is_empty() {
+            return None;
+        }
+        Some(
+            step.guards
+                .iter()
+                .enumerate()
+                .map(|(i, g)| {
+                    let ga = format!("{alias}_g{i}");
+                    format!(
+                        "NOT EXISTS (SELECT 1 FROM {} {ga} WHERE {})",
+                        self.q(&g.table),
+                        self.join_eq(&ga, &g.columns, alias, &g.ref_columns)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" AND "),
+        )
+    }
+
+    /// The guard as it will stand when `step` runs: references from rows that earlier steps
+    /// delete do not count. Used by the dry run, which deletes nothing and so must predict.
+    pub fn guard_predicted(
+        &self,
+        index: usize,
+        alias: &str,
+        windows: &[Window],
+        depth: usize,
+    ) -> Option<String> {
+        let step = &self.steps[index];
+        if step.guards.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = step
+            .guards
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let ga = format!("{alias}_g{i}");
+                let mut cond = self.join_eq(&ga, &g.columns, alias, &g.ref_columns);
+                // Rows of the referencing table removed by an earlier step.
+                let removed: Vec<String> = (0..index)
+                    .filter(|&j| {
+                        self.steps[j].table == g.table && windows[j] != Window::Nothing && depth < 8
+                    })
+                    .map(|j| {
+                        let mut e = self.eligible(&self.steps[j], &ga, windows[j].key());
+                        if let Some(gd) = self.guard_predicted(j, &ga, windows, depth + 1) {
+                            e = format!("{e} AND {gd}");
+                        }
+                        format!("({e})")
+                    })
+                    .collect();
+                if !removed.is_empty() {
+                    cond = format!("{cond} AND NOT ({})", removed.join(" OR "));
+                }
+                format!(
+                    "NOT EXISTS (SELECT 1 FROM {} {ga} WHERE {cond})",
+                    self.q(&g.table)
+                )
+            })
+            .collect();
+        Some(parts.join(" AND "))
+    }
+
+    /// The key of the `m`-th row in Glance's order (`ORDER BY deleted_at` of the root, then
+    /// primary keys as tie-breaker), or of the last eligible row when there are fewer.
+    /// Returns text columns: `deleted_at` first, then the keys.
+    pub fn window_end(&self, step: &Step, m: i64) -> String {
+        let a = "t";
+        let keys = self.order_keys(step, a);
+        let aliased: Vec<String> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{k} AS k{i}"))
+            .collect();
+        let outer: Vec<String> = (0..keys.len())
+            .map(|i| {
+                if i == 0 {
+                    self.text(&format!("x.k{i}"))
+                } else {
+                    format!("x.k{i}")
+                }
+            })
+            .collect();
+        let desc: Vec<String> = (0..keys.len()).map(|i| format!("x.k{i} DESC")).collect();
+        let root = Self::root_alias(step, a);
+        format!(
+            "SELECT {} FROM (SELECT {} FROM {} {a}{} WHERE {} < {} ORDER BY {} LIMIT {m}) x ORDER BY {} LIMIT 1",
+            outer.join(", "),
+            aliased.join(", "),
+            self.q(&step.table),
+            self.path_joins(step, a),
+            self.col(&root, DELETED_AT),
+            self.cutoff,
+            keys.join(", "),
+            desc.join(", ")
+        )
+    }
+
+    /// How many rows the window of a capped step holds, counted to decide whether the window
+    /// is needed at all.
+    pub fn count_eligible(&self, step: &Step, window: Option<&Key>) -> String {
+        format!(
+            "SELECT COUNT(*) FROM {} t WHERE {}",
+            self.q(&step.table),
+            self.eligible(step, "t", window)
+        )
+    }
+
+    /// Rows a dry run predicts the step deletes.
+    pub fn count_predicted(&self, index: usize, windows: &[Window]) -> String {
+        let step = &self.steps[index];
+        let mut cond = self.eligible(step, "t", windows[index].key());
+        if let Some(g) = self.guard_predicted(index, "t", windows, 0) {
+            cond = format!("{cond} AND {g}");
+        }
+        format!(
+            "SELECT COUNT(*) FROM {} t WHERE {cond}",
+            self.q(&step.table)
+        )
+    }
+
+    /// The last primary key of the next batch: the largest key among the next `n` eligible
+    /// rows after `after`. Read as one row, never the batch itself.
+    pub fn batch_end(
+        &self,
+        step: &Step,
+        window: Option<&Key>,
+        after: Option<&Key>,
+        n: u64,
+    ) -> String {
+        let a = "t";
+        let pk = self.cols(a, &step.pk);
+        let aliased: Vec<String> = pk
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{k} AS c{i}"))
+            .collect();
+        let outer: Vec<String> = (0..pk.len()).map(|i| format!("x.c{i}")).collect();
+        let desc: Vec<String> = outer.iter().map(|c| format!("{c} DESC")).collect();
+        let mut cond = self.eligible(step, a, window);
+        if let Some(after) = after {
+            cond = format!("{} AND {cond}", lex_cmp(&pk, after, ">"));
+        }
+        format!(
+            "SELECT {} FROM (SELECT {} FROM {} {a} WHERE {cond} ORDER BY {} LIMIT {n}) x ORDER BY {} LIMIT 1",
+            outer.join(", "),
+            aliased.join(", "),
+            self.q(&step.table),
+            pk.join(", "),
+            desc.join(", ")
+        )
+    }
+
+    /// Deletes the eligible, unreferenced rows with primary key in `(after, upto]`, in the
+    /// dialect's shape:
+    /// - PostgreSQL: `DELETE … WHERE pk IN (SELECT pk … ORDER BY pk LIMIT n)`;
+    /// - MySQL/MariaDB: no LIMIT directly inside IN, and no subquery on the target table: a
+    ///   derived table, `… IN (SELECT x.pk FROM (SELECT … LIMIT n) x)`;
+    /// - SQLite: the primary key (the rowid alias for INTEGER keys) subselect.
+    pub fn delete(
+        &self,
+        step: &Step,
+        window: Option<&Key>,
+        after: Option<&Key>,
+        upto: &Key,
+        n: u64,
+    ) -> String {
+        let a = "t";
+        let pk = self.cols(a, &step.pk);
+        let mut cond = self.eligible(step, a, window);
+        if let Some(after) = after {
+            cond = format!("{} AND {cond}", lex_cmp(&pk, after, ">"));
+        }
+        cond = format!("{} AND {cond}", lex_cmp(&pk, upto, "<="));
+        if let Some(g) = self.guard(step, a) {
+            cond = format!("{cond} AND {g}");
+        }
+        let target_pk: Vec<String> = step.pk.iter().map(|c| self.q(c)).collect();
+        let lhs = if target_pk.len() == 1 {
+            target_pk[0].clone()
+        } else {
+            format!("({})", target_pk.join(", "))
+        };
+        let inner = format!(
+            "SELECT {} FROM {} {a} WHERE {cond} ORDER BY {} LIMIT {n}",
+            pk.join(", "),
+            self.q(&step.table),
+            pk.join(", ")
+        );
+        match self.dialect {
+            Dialect::Mysql => {
+                let x: Vec<String> = step.pk.iter().map(|c| self.col("x", c)).collect();
+                format!(
+                    "DELETE FROM {} WHERE {lhs} IN (SELECT {} FROM ({inner}) x)",
+                    self.q(&step.table),
+                    x.join(", ")
+                )
+            }
+            _ => format!(
+                "DELETE FROM {} WHERE {lhs} IN ({inner})",
+                self.q(&step.table)
+            ),
+        }
+    }
+
+    /// For `purge_images_table`: how many rows of each referencing table point at an image in
+    /// the window (the rows that block it).
+    pub fn blocking_rows(&self, step: &Step, window: Option<&Key>) -> Vec<(Fk, String)> {
+        step.guards
+            .iter()
+            .filter(|g| g.table != step.table)
+            .map(|g| {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM {} r WHERE EXISTS (SELECT 1 FROM {} t WHERE {} AND {})",
+                    self.q(&g.table),
+                    self.q(&step.table),
+                    self.join_eq("r", &g.columns, "t", &g.ref_columns),
+                    self.eligible(step, "t", window)
+                );
+                (g.clone(), sql)
+            })
+            .collect()
+    }
+
+    /// Eligible rows of the window that some row still references.
+    pub fn count_referenced(&self, step: &Step, window: Option<&Key>) -> Option<String> {
+        let g = self.guard(step, "t")?;
+        Some(format!(
+            "SELECT COUNT(*) FROM {} t WHERE {} AND NOT ({g})",
+            self.q(&step.table),
+            self.eligible(step, "t", window)
+        ))
+    }
+}
+
+/// Lexicographic comparison of a key tuple with literal values, spelled with AND/OR so every
+/// backend (and every index) handles it: `(a, b) > (x, y)` ⇔ `a > x OR (a = x AND b > y)`.
+/// `op` is `>` or `<=`.
+pub fn lex_cmp(exprs: &[String], values: &[String], op: &str) -> String {
+    let strict = if op == "<=" { "<" } else { op };
+    let n = exprs.len().min(values.len());
+    let mut terms = Vec::new();
+    for i in 0..n {
+        let mut parts: Vec<String> = (0..i)
+            .map(|j| format!("{} = {}", exprs[j], values[j]))
+            .collect();
+        let last_op = if i == n - 1 { op } else { strict };
+        parts.push(format!("{} {last_op} {}", exprs[i], values[i]));
+        terms.push(parts.join(" AND "));
+    }
+    if terms.len() == 1 {
+        terms.pop().unwrap_or_default()
+    } else {
+        format!(
+            "({})",
+            terms
+                .iter()
+                .map(|t| format!("({t})"))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lexicographic_comparisons() {
+        let e = vec!["a".to_string(), "b".to_string()];
+        let v = vec!["1".to_string(), "2".to_string()];
+        assert_eq!(lex_cmp(&e[..1], &v[..1], ">"), "a > 1");
+        assert_eq!(lex_cmp(&e, &v, ">"), "((a > 1) OR (a = 1 AND b > 2))");
+        assert_eq!(lex_cmp(&e, &v, "<="), "((a < 1) OR (a = 1 AND b <= 2))");
+    }
+}
