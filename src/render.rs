@@ -33,6 +33,16 @@ pub fn literal(dialect: Dialect, s: &str) -> String {
     }
 }
 
+/// sea-query writes index and constraint names (`.name(..)`) between quote characters without
+/// doubling the quote characters inside them (identifiers passed as `Alias` are escaped): do it
+/// here, or a name such as `ix"; DROP TABLE images; --` would end the identifier early.
+fn sq_name(dialect: Dialect, name: &str) -> String {
+    match dialect {
+        Dialect::Mysql => name.replace('`', "``"),
+        _ => name.replace('"', "\"\""),
+    }
+}
+
 fn quote_list(dialect: Dialect, cols: &[String]) -> String {
     cols.iter()
         .map(|c| quote(dialect, c))
@@ -134,10 +144,14 @@ fn fk_action(a: FkAction) -> ForeignKeyAction {
     }
 }
 
-fn fk_create(table: &str, fk: &ForeignKey) -> sea_query::ForeignKeyCreateStatement {
+fn fk_create(
+    dialect: Dialect,
+    table: &str,
+    fk: &ForeignKey,
+) -> sea_query::ForeignKeyCreateStatement {
     let mut st = SqForeignKey::create();
     if let Some(n) = &fk.name {
-        st.name(n.clone());
+        st.name(sq_name(dialect, n));
     }
     st.from_tbl(Alias::new(table))
         .to_tbl(Alias::new(&fk.ref_table));
@@ -192,7 +206,7 @@ pub fn create_table_as(dialect: Dialect, t: &Table, name: &str, fks: &[ForeignKe
         let mut ix = SqIndex::create();
         ix.unique();
         if let Some(n) = &u.name {
-            ix.name(n);
+            ix.name(sq_name(dialect, n));
         }
         for c in &u.columns {
             ix.col(Alias::new(c));
@@ -200,7 +214,7 @@ pub fn create_table_as(dialect: Dialect, t: &Table, name: &str, fks: &[ForeignKe
         st.index(&mut ix);
     }
     for fk in fks {
-        st.foreign_key(&mut fk_create(name, fk));
+        st.foreign_key(&mut fk_create(dialect, name, fk));
     }
     for ck in &t.checks {
         let check = match &ck.name {
@@ -229,7 +243,7 @@ pub fn create_table(dialect: Dialect, t: &Table, fks: &[ForeignKey]) -> String {
 
 pub fn create_index(dialect: Dialect, table: &str, ix: &Index) -> String {
     let mut st = SqIndex::create();
-    st.name(&ix.name).table(Alias::new(table));
+    st.name(sq_name(dialect, &ix.name)).table(Alias::new(table));
     for c in &ix.columns {
         st.col(Alias::new(c));
     }
@@ -245,7 +259,7 @@ pub fn create_index(dialect: Dialect, table: &str, ix: &Index) -> String {
 
 pub fn drop_index(dialect: Dialect, table: &str, name: &str) -> String {
     let mut st = SqIndex::drop();
-    st.name(name);
+    st.name(sq_name(dialect, name));
     match dialect {
         Dialect::Sqlite => st.to_string(SqliteQueryBuilder),
         Dialect::Postgres => st.to_string(PostgresQueryBuilder),
@@ -353,7 +367,7 @@ pub fn alter_column(dialect: Dialect, table: &str, from: &Column, to: &Column) -
 }
 
 pub fn add_foreign_key(dialect: Dialect, table: &str, fk: &ForeignKey) -> String {
-    let st = fk_create(table, fk);
+    let st = fk_create(dialect, table, fk);
     match dialect {
         Dialect::Postgres => st.to_string(PostgresQueryBuilder),
         _ => st.to_string(MysqlQueryBuilder),
