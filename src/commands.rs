@@ -76,6 +76,13 @@ fn out(line: &str) {
     let _ = writeln!(o, "{line}");
 }
 
+/// Like [`out`] without the newline. Never `print!`: it panics when stdout is a closed pipe
+/// (`glance-manage db plan | head`).
+fn out_raw(text: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes());
+}
+
 async fn connect(ctx: &Context, mode: OpenMode) -> Result<Conn, Failure> {
     Ok(Conn::connect(&ctx.url, mode).await?)
 }
@@ -333,7 +340,7 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
     } else if p.is_empty() {
         out("-- nothing to do: the database is at the target revision");
     } else {
-        print!("{}", render_plan_sql(&p));
+        out_raw(&render_plan_sql(&p));
     }
     Ok(0)
 }
@@ -423,11 +430,11 @@ pub async fn drift(ctx: &Context) -> CmdResult {
             out(&format!("  - unsupported: {u}"));
         }
         out("");
-        print!("{}", colorize_diff(&unified, ctx.color));
+        out_raw(&colorize_diff(&unified, ctx.color));
         if !d.repair.is_empty() {
             out("");
             out("-- DDL that would repair it:");
-            print!("{}", plan::to_sql_script(&d.repair, live.dialect));
+            out_raw(&plan::to_sql_script(&d.repair, live.dialect));
         }
     }
     Ok(if has_drift { 1 } else { 0 })
