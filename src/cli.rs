@@ -213,7 +213,9 @@ fn install_report_handler(color: bool) {
                 .color(color)
                 .unicode(color)
                 .terminal_links(false)
-                .width(100)
+                // Never wrap: messages stay greppable.
+                .width(usize::MAX / 2)
+                .wrap_lines(false)
                 .build(),
         )
     }));
@@ -268,7 +270,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("{:?}", f.report);
+            eprint!("{}", render_failure(&f.report));
             ExitCode::from(if drift { 2 } else { f.code })
         }
     }
@@ -340,7 +342,16 @@ async fn run(g: GlobalArgs, command: Top, color: bool) -> Result<u8, Failure> {
     }
 }
 
-/// Renders a report the way `main` does, for tests.
-pub fn render_report(r: &Report) -> String {
-    format!("{r:?}")
+/// Renders a failure for stderr. Glance's own messages (`sys.exit("...")`) are printed as the
+/// bare line, unwrapped, so operators' scripts that grep for them keep working; a help line
+/// follows. Everything else is a miette diagnostic.
+pub fn render_failure(r: &Report) -> String {
+    if let Some(m) = r.downcast_ref::<commands::Message>() {
+        let mut s = format!("{}\n", m.message);
+        if let Some(h) = &m.help {
+            s.push_str(&format!("help: {h}\n"));
+        }
+        return s;
+    }
+    format!("{r:?}\n")
 }

@@ -5,12 +5,19 @@
 //! (`introspect`); model + model → `diff` → ordered `plan` → SQL per dialect (`render`) →
 //! executor (`apply`). Purge: model FK graph → delete plan → executor.
 
+pub mod apply;
+pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod db;
+pub mod diff;
+pub mod engine;
 pub mod error;
+pub mod introspect;
 pub mod model;
+pub mod normalize;
+pub mod plan;
+pub mod purge;
+pub mod render;
 pub mod revisions;
 pub mod snapshot;
-pub mod introspect;
-pub mod normalize;
-pub mod purge;

@@ -13,8 +13,16 @@ fn bare_invocations_print_glances_help_and_exit_2() {
     let r = gm_raw(&["db"], None);
     assert_eq!(r.code, 2);
     assert!(r.stdout.starts_with("Available actions for 'db':"), "{r:?}");
-    assert!(r.stdout.contains("\tversion - Print database's current migration level"), "{r:?}");
-    assert!(r.stdout.contains("\tsync - Perform a complete (offline) database migration"), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("\tversion - Print database's current migration level"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("\tsync - Perform a complete (offline) database migration"),
+        "{r:?}"
+    );
     let r = gm_raw(&["db", "frobnicate"], None);
     assert_eq!(r.code, 2, "{r:?}");
 }
@@ -27,14 +35,19 @@ fn history_lists_all_revisions_with_changes() {
     assert_eq!(heads.len(), 29);
     assert_eq!(heads[0], "liberty (root)");
     assert!(r.stdout.contains("rocky_expand01 [expand] <- queens_expand01\n    add column images.os_hidden boolean\n    add index os_hidden_image_idx on images (os_hidden)\n"), "{}", r.stdout);
-    assert!(r.stdout.contains("2024_1_contract01 [contract] <- 2023_1_contract01; depends on 2024_1_expand01 (head)"));
+    assert!(r.stdout.contains(
+        "2024_1_contract01 [contract] <- 2023_1_contract01; depends on 2024_1_expand01 (head)"
+    ));
 
     let j = gm_raw(&["db", "history", "--format", "json"], None);
     assert_eq!(j.code, 0);
     let v: serde_json::Value = serde_json::from_str(&j.stdout).expect("valid JSON");
     let list = v.as_array().unwrap();
     assert_eq!(list.len(), 29);
-    let pike = list.iter().find(|e| e["name"] == "pike_contract01").unwrap();
+    let pike = list
+        .iter()
+        .find(|e| e["name"] == "pike_contract01")
+        .unwrap();
     assert_eq!(pike["branch"], "contract");
     assert_eq!(pike["depends_on"][0], "pike_expand01");
     assert_eq!(pike["changes"].as_array().unwrap().len(), 6);
@@ -74,9 +87,22 @@ fn revision_new_freezes_the_working_schema() {
     std::fs::write(p.join("revisions/base.toml"), BASE).unwrap();
     std::fs::write(p.join("schema/app.toml"), WORKING).unwrap();
 
-    let r = gm_raw(&["revision", "new", "add_soft_delete", "--description", "soft delete accounts"], Some(p));
+    let r = gm_raw(
+        &[
+            "revision",
+            "new",
+            "add_soft_delete",
+            "--description",
+            "soft delete accounts",
+        ],
+        Some(p),
+    );
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stdout.contains("Created revisions/add_soft_delete.toml (parents: base)"), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("Created revisions/add_soft_delete.toml (parents: base)"),
+        "{r:?}"
+    );
     let text = std::fs::read_to_string(p.join("revisions/add_soft_delete.toml")).unwrap();
     assert!(text.contains("parents = [\"base\"]"), "{text}");
     assert!(text.contains("description = \"soft delete accounts\""));
@@ -89,10 +115,17 @@ fn revision_new_freezes_the_working_schema() {
     let again = gm_raw(&["revision", "new", "add_soft_delete"], Some(p));
     assert_eq!(again.code, 1);
     assert!(again.stderr.contains("already exists"), "{again:?}");
-    assert_eq!(std::fs::read_to_string(p.join("revisions/add_soft_delete.toml")).unwrap(), text);
+    assert_eq!(
+        std::fs::read_to_string(p.join("revisions/add_soft_delete.toml")).unwrap(),
+        text
+    );
 
     // A broken working schema is reported with its line and nothing is written.
-    std::fs::write(p.join("schema/app.toml"), "[tables.accounts]\ncolumns = [ { name = \"id\", type = \"intger\" } ]\n").unwrap();
+    std::fs::write(
+        p.join("schema/app.toml"),
+        "[tables.accounts]\ncolumns = [ { name = \"id\", type = \"intger\" } ]\n",
+    )
+    .unwrap();
     let bad = gm_raw(&["revision", "new", "third"], Some(p));
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("unknown type `intger`"), "{bad:?}");

@@ -414,32 +414,47 @@ for_each_backend!(two_syncs_started_together, |db: TestDb| async move {
     no_drift(&db.url);
 });
 
-for_each_backend!(a_held_lock_times_out_naming_the_holder, |db: TestDb| async move {
-    // Another session holds the migration lock.
-    let mut holder = db.conn().await;
-    let key = format!("glance-manage:{}", db.db_url().database);
-    match db.dialect {
-        Dialect::Postgres => {
-            holder.execute(&format!("SELECT pg_advisory_lock(hashtext('{key}'))")).await.unwrap();
+for_each_backend!(
+    a_held_lock_times_out_naming_the_holder,
+    |db: TestDb| async move {
+        // Another session holds the migration lock.
+        let mut holder = db.conn().await;
+        let key = format!("glance-manage:{}", db.db_url().database);
+        match db.dialect {
+            Dialect::Postgres => {
+                holder
+                    .execute(&format!("SELECT pg_advisory_lock(hashtext('{key}'))"))
+                    .await
+                    .unwrap();
+            }
+            Dialect::Mysql => {
+                assert_eq!(
+                    holder
+                        .query_i64(&format!("SELECT GET_LOCK('{key}', 0)"))
+                        .await
+                        .unwrap(),
+                    Some(1)
+                );
+            }
+            Dialect::Sqlite => {
+                holder.execute("BEGIN IMMEDIATE").await.unwrap();
+            }
         }
-        Dialect::Mysql => {
-            assert_eq!(holder.query_i64(&format!("SELECT GET_LOCK('{key}', 0)")).await.unwrap(), Some(1));
+        let r = gm(&db.url, &["--lock-timeout", "1", "db", "sync"]);
+        assert_eq!(r.code, 1, "{r:?}");
+        assert!(
+            r.stderr.contains("another glance-manage run is migrating"),
+            "{r:?}"
+        );
+        assert!(r.stderr.contains("--lock-timeout"), "{r:?}");
+        match db.dialect {
+            Dialect::Postgres => assert!(r.stderr.contains("held by backend pid"), "{r:?}"),
+            Dialect::Mysql => assert!(r.stderr.contains("held by connection id"), "{r:?}"),
+            Dialect::Sqlite => {}
         }
-        Dialect::Sqlite => {
-            holder.execute("BEGIN IMMEDIATE").await.unwrap();
-        }
+        holder.close().await;
+        // Nothing was created while waiting; once the holder is gone, sync works.
+        let r = gm(&db.url, &["db", "sync"]);
+        assert_eq!(r.code, 0, "{r:?}");
     }
-    let r = gm(&db.url, &["--lock-timeout", "1", "db", "sync"]);
-    assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stderr.contains("another glance-manage run is migrating"), "{r:?}");
-    assert!(r.stderr.contains("--lock-timeout"), "{r:?}");
-    match db.dialect {
-        Dialect::Postgres => assert!(r.stderr.contains("held by backend pid"), "{r:?}"),
-        Dialect::Mysql => assert!(r.stderr.contains("held by connection id"), "{r:?}"),
-        Dialect::Sqlite => {}
-    }
-    holder.close().await;
-    // Nothing was created while waiting; once the holder is gone, sync works.
-    let r = gm(&db.url, &["db", "sync"]);
-    assert_eq!(r.code, 0, "{r:?}");
-});
+);
