@@ -173,18 +173,18 @@ impl<'a> Session<'a> {
 
     /// Runs one statement, counting it for fault injection.
     pub async fn run_statement(&mut self, sql: &str) -> Result<u64, DbError> {
-        if let Some(k) = self.fail_after {
-            if self.executed >= k {
-                return Err(DbError {
-                    message: format!(
-                        "stopped before statement {} ({FAIL_AFTER_ENV}={k})",
-                        self.executed + 1
-                    ),
-                    help: None,
-                    code: None,
-                    kind: DbErrorKind::Statement,
-                });
-            }
+        if let Some(k) = self.fail_after
+            && self.executed >= k
+        {
+            return Err(DbError {
+                message: format!(
+                    "stopped before statement {} ({FAIL_AFTER_ENV}={k})",
+                    self.executed + 1
+                ),
+                help: None,
+                code: None,
+                kind: DbErrorKind::Statement,
+            });
         }
         let n = self.exec(sql).await?;
         self.executed += 1;

@@ -309,13 +309,13 @@ async fn run(g: GlobalArgs, command: Top, color: bool) -> Result<u8, Failure> {
         Top::LegacyContract => D::Contract,
         Top::LegacyCheck => D::Check,
     };
-    if let (Some(f), D::Plan(_)) = (g.format, &db) {
-        if f == Format::Text {
-            return Err(commands::fail(
-                "`db plan` prints --format sql (default) or json",
-                None,
-            ));
-        }
+    if let (Some(f), D::Plan(_)) = (g.format, &db)
+        && f == Format::Text
+    {
+        return Err(commands::fail(
+            "`db plan` prints --format sql (default) or json",
+            None,
+        ));
     }
     let ctx = context(&g, color, Format::Text)?;
     match db {

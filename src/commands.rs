@@ -828,19 +828,19 @@ async fn stamp(
 ) -> CmdResult {
     let revs = &ctx.revisions;
     let version = resolve_version(revs, Some(version))?.unwrap_or_else(|| "liberty".to_string());
-    if !force {
-        if let Err(drift) = schema_matches(revs, &live, &version, true) {
-            return Err(fail(
-                format!(
-                    "the live schema does not match revision {version}; nothing was stamped:\n{drift}"
-                ),
-                Some("stamp anyway with --force if you know the schema is right"),
-            ));
-        }
+    if !force && let Err(drift) = schema_matches(revs, &live, &version, true) {
+        return Err(fail(
+            format!(
+                "the live schema does not match revision {version}; nothing was stamped:\n{drift}"
+            ),
+            Some("stamp anyway with --force if you know the schema is right"),
+        ));
     }
     let old = live.heads();
     session.begin_phase().await?;
-    session.write_heads(&old, &[version.clone()]).await?;
+    session
+        .write_heads(&old, std::slice::from_ref(&version))
+        .await?;
     session.commit_phase().await?;
     out(&format!(
         "Placed database under migration control at revision: {version}"
@@ -945,10 +945,12 @@ async fn perform_upgrade(
                     .clone()
                     .filter(|e| revs.closure(&target_name).contains(e) && glance_flow);
                 if let Some(e) = &mid {
-                    session.write_heads(&[], &[e.clone()]).await?;
-                    out(&upgraded_line(Some(e), &[e.clone()]));
+                    session.write_heads(&[], std::slice::from_ref(e)).await?;
+                    out(&upgraded_line(Some(e), std::slice::from_ref(e)));
                     out(msg::MIGRATION_UP_TO_DATE);
-                    session.write_heads(&[e.clone()], &p.final_heads).await?;
+                    session
+                        .write_heads(std::slice::from_ref(e), &p.final_heads)
+                        .await?;
                 } else {
                     session.write_heads(&[], &p.final_heads).await?;
                 }

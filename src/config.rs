@@ -346,12 +346,12 @@ pub fn parse_ini(path: &str, text: &str) -> Result<Ini, ConfigError> {
             continue;
         }
         // Continuation line: indented text extends the previous value (oslo/ConfigParser).
-        if raw.starts_with([' ', '\t']) {
-            if let Some(last) = out.last_mut() {
-                last.2.push('\n');
-                last.2.push_str(trimmed);
-                continue;
-            }
+        if raw.starts_with([' ', '\t'])
+            && let Some(last) = out.last_mut()
+        {
+            last.2.push('\n');
+            last.2.push_str(trimmed);
+            continue;
         }
         if let Some(rest) = trimmed.strip_prefix('[') {
             let Some(name) = rest.strip_suffix(']') else {

@@ -96,10 +96,10 @@ pub fn plan(
     let mut rebuilt: HashSet<String> = HashSet::new();
     if dialect == Dialect::Sqlite {
         for c in changes {
-            if needs_sqlite_rebuild(c) {
-                if let Some(t) = c.table() {
-                    rebuilt.insert(t.to_string());
-                }
+            if needs_sqlite_rebuild(c)
+                && let Some(t) = c.table()
+            {
+                rebuilt.insert(t.to_string());
             }
         }
     }
@@ -192,10 +192,9 @@ pub fn plan(
                 if let Change::RenameColumn {
                     from: old, to: new, ..
                 } = c
+                    && let Some(col) = to.column_mut(new)
                 {
-                    if let Some(col) = to.column_mut(new) {
-                        col.renamed_from = Some(old.clone());
-                    }
+                    col.renamed_from = Some(old.clone());
                 }
             }
             // Checks the table keeps are copied as the database spells them, not in the

@@ -483,22 +483,22 @@ pub fn set_primary_key(
 pub fn table_options(table: &str, from: &MysqlOptions, to: &MysqlOptions) -> Vec<String> {
     let t = quote(Dialect::Mysql, table);
     let mut out = Vec::new();
-    if from.engine != to.engine {
-        if let Some(e) = &to.engine {
-            out.push(format!("ALTER TABLE {t} ENGINE={e}"));
-        }
+    if from.engine != to.engine
+        && let Some(e) = &to.engine
+    {
+        out.push(format!("ALTER TABLE {t} ENGINE={e}"));
     }
-    if from.charset != to.charset || from.collation != to.collation {
-        if let Some(c) = &to.charset {
-            let coll = to
-                .collation
-                .as_ref()
-                .map(|c| format!(" COLLATE {c}"))
-                .unwrap_or_default();
-            out.push(format!(
-                "ALTER TABLE {t} CONVERT TO CHARACTER SET {c}{coll}"
-            ));
-        }
+    if (from.charset != to.charset || from.collation != to.collation)
+        && let Some(c) = &to.charset
+    {
+        let coll = to
+            .collation
+            .as_ref()
+            .map(|c| format!(" COLLATE {c}"))
+            .unwrap_or_default();
+        out.push(format!(
+            "ALTER TABLE {t} CONVERT TO CHARACTER SET {c}{coll}"
+        ));
     }
     out
 }

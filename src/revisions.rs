@@ -21,6 +21,9 @@ use crate::snapshot::{self, Branch, FileKind, Snapshot};
 /// Glance's revision history, compiled into the binary so it works from any directory.
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/revisions");
 
+/// (dialect or portable, applied set) → expected schema.
+type MemoKey = (Option<Dialect>, BTreeSet<String>);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EdgeKind {
     /// `parents`: the revision's place in its chain (Alembic's `down_revision`).
@@ -39,7 +42,7 @@ pub struct RevisionSet {
     pub origin: String,
     /// Memo of [`RevisionSet::expected_schema`]: the fold recomputes the same sub-states many
     /// times otherwise.
-    expected_memo: Mutex<HashMap<(Option<Dialect>, BTreeSet<String>), Schema>>,
+    expected_memo: Mutex<HashMap<MemoKey, Schema>>,
 }
 
 /// Errors in a revision set: one or more files failed to parse, or the graph is malformed.

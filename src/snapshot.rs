@@ -740,10 +740,10 @@ pub fn parse_str(path: &str, text: &str, kind: FileKind) -> Result<Snapshot, Sna
 
 fn effective(col: &Column, d: Dialect) -> Column {
     let mut c = col.clone();
-    if let Some(ov) = col.overrides.get(&d) {
-        if let Some(t) = &ov.ty {
-            c.ty = t.clone();
-        }
+    if let Some(ov) = col.overrides.get(&d)
+        && let Some(t) = &ov.ty
+    {
+        c.ty = t.clone();
     }
     c
 }
