@@ -176,8 +176,10 @@ async fn replay(dialect: Dialect, file: &str) {
             }
         }
     }
+    // PostgreSQL's transcript has fewer comparable lines: Glance refuses its rolling upgrade.
+    let min = if dialect == Dialect::Postgres { 10 } else { 15 };
     assert!(
-        compared >= 15,
+        compared >= min,
         "only {compared} commands compared exactly on {dialect}"
     );
 }
