@@ -148,15 +148,15 @@ impl DbUrl {
             u.driver = driver;
             return Ok(u);
         }
-        let (main, query) = match rest.split_once('?') {
-            Some((m, q)) => (m, q),
-            None => (rest, ""),
+        // The password may contain `@` and `/` (Glance's test_db_complex_password), and `?` or
+        // `#`: the credentials end at the last `@`, and the query starts after them.
+        let (userinfo, after) = match rest.rfind('@') {
+            Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
+            None => (None, rest),
         };
-        // The password may contain `@` and `/` (Glance's test_db_complex_password): the
-        // credentials end at the last `@`.
-        let (userinfo, hostpart) = match main.rfind('@') {
-            Some(i) => (Some(&main[..i]), &main[i + 1..]),
-            None => (None, main),
+        let (hostpart, query) = match after.split_once('?') {
+            Some((m, q)) => (m, q),
+            None => (after, ""),
         };
         let (authority, database) = match hostpart.split_once('/') {
             Some((a, d)) => (a, d),
@@ -231,21 +231,21 @@ impl DbUrl {
 }
 
 /// Removes the password from a raw URL string for error messages about URLs that did not parse.
+/// Same rule as [`DbUrl::parse`]: the credentials end at the last `@`; everything after the
+/// first `:` before it is the password. Also applied when `://` is missing (`mysql//u:pw@h/db`).
 pub fn redact_raw(raw: &str) -> String {
-    let Some((scheme, rest)) = raw.split_once("://") else {
-        return raw.to_string();
+    let (prefix, rest) = match raw.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), raw),
     };
-    let main_end = rest.find('?').unwrap_or(rest.len());
-    match rest[..main_end].rfind('@') {
+    match rest.rfind('@') {
         Some(at) => {
             let userinfo = &rest[..at];
-            let user = userinfo.split_once(':').map(|(u, _)| u).unwrap_or(userinfo);
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_string()
+            let masked = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => userinfo.to_string(),
             };
-            format!("{scheme}://{masked}{}", &rest[at..])
+            format!("{prefix}{masked}{}", &rest[at..])
         }
         None => raw.to_string(),
     }
