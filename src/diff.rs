@@ -499,21 +499,18 @@ fn diff_table(from: &Table, to: &Table, out: &mut Diff) {
             columns: ren(&u.columns),
         })
         .collect();
-    for u in &to.uniques {
-        if !from_uniques.iter().any(|f| unique_matches(f, u)) {
-            out.changes.push(Change::AddUnique {
-                table: table.clone(),
-                unique: u.clone(),
-            });
-        }
+    let (added, dropped) = unmatched(&from_uniques, &to.uniques, unique_matches);
+    for u in added {
+        out.changes.push(Change::AddUnique {
+            table: table.clone(),
+            unique: u.clone(),
+        });
     }
-    for (i, f) in from_uniques.iter().enumerate() {
-        if !to.uniques.iter().any(|u| unique_matches(f, u)) {
-            out.changes.push(Change::DropUnique {
-                table: table.clone(),
-                unique: from.uniques[i].clone(),
-            });
-        }
+    for i in dropped {
+        out.changes.push(Change::DropUnique {
+            table: table.clone(),
+            unique: from.uniques[i].clone(),
+        });
     }
 
     let from_fks: Vec<ForeignKey> = from
@@ -524,38 +521,32 @@ fn diff_table(from: &Table, to: &Table, out: &mut Diff) {
             ..f.clone()
         })
         .collect();
-    for fk in &to.foreign_keys {
-        if !from_fks.iter().any(|f| fk_matches(f, fk)) {
-            out.changes.push(Change::AddForeignKey {
-                table: table.clone(),
-                fk: fk.clone(),
-            });
-        }
+    let (added, dropped) = unmatched(&from_fks, &to.foreign_keys, fk_matches);
+    for fk in added {
+        out.changes.push(Change::AddForeignKey {
+            table: table.clone(),
+            fk: fk.clone(),
+        });
     }
-    for (i, f) in from_fks.iter().enumerate() {
-        if !to.foreign_keys.iter().any(|fk| fk_matches(f, fk)) {
-            out.changes.push(Change::DropForeignKey {
-                table: table.clone(),
-                fk: from.foreign_keys[i].clone(),
-            });
-        }
+    for i in dropped {
+        out.changes.push(Change::DropForeignKey {
+            table: table.clone(),
+            fk: from.foreign_keys[i].clone(),
+        });
     }
 
-    for ck in &to.checks {
-        if !from.checks.iter().any(|f| check_matches(f, ck)) {
-            out.changes.push(Change::AddCheck {
-                table: table.clone(),
-                check: ck.clone(),
-            });
-        }
+    let (added, dropped) = unmatched(&from.checks, &to.checks, check_matches);
+    for ck in added {
+        out.changes.push(Change::AddCheck {
+            table: table.clone(),
+            check: ck.clone(),
+        });
     }
-    for f in &from.checks {
-        if !to.checks.iter().any(|ck| check_matches(f, ck)) {
-            out.changes.push(Change::DropCheck {
-                table: table.clone(),
-                check: f.clone(),
-            });
-        }
+    for i in dropped {
+        out.changes.push(Change::DropCheck {
+            table: table.clone(),
+            check: from.checks[i].clone(),
+        });
     }
 
     if from.mysql != to.mysql {
@@ -565,6 +556,23 @@ fn diff_table(from: &Table, to: &Table, out: &mut Diff) {
             to: to.mysql.clone(),
         });
     }
+}
+
+/// Pairs two lists by `matches(live, target)`: the targets no live item matches (to add) and
+/// the indexes of the live items no target matches (to drop).
+fn unmatched<'a, L, T>(
+    live: &'a [L],
+    target: &'a [T],
+    matches: fn(&L, &T) -> bool,
+) -> (Vec<&'a T>, Vec<usize>) {
+    let added = target
+        .iter()
+        .filter(|t| !live.iter().any(|l| matches(l, t)))
+        .collect();
+    let dropped = (0..live.len())
+        .filter(|&i| !target.iter().any(|t| matches(&live[i], t)))
+        .collect();
+    (added, dropped)
 }
 
 /// The name a column of the old table has in the new one (following rename hints).
