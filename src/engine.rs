@@ -359,9 +359,12 @@ pub fn plan_upgrade(
     let expand_target = expected(revs, &expand_set, dialect);
     let d = diff::diff(&live.schema, &expand_target);
     unsupported.extend(d.unsupported);
+    // Drops of tables, columns, indexes and enum types wait for the contract phase (old code may
+    // still use them); everything else the expand revisions declare happens now — e.g. SQLite's
+    // batch rebuild of `images` in ocata_expand01 also removes its CHECKs.
     let expand_changes: Vec<Change> = keep(d.changes, &mut left_alone)
         .into_iter()
-        .filter(|c| !c.is_destructive())
+        .filter(|c| !defer_to_contract(c))
         .collect();
     let expand = plan::plan(
         dialect,
@@ -534,6 +537,17 @@ fn sorted(schema: &Schema) -> Schema {
     s.tables.sort_keys();
     s.enums.sort_keys();
     s
+}
+
+/// Changes that only the contract phase may make.
+fn defer_to_contract(c: &Change) -> bool {
+    matches!(
+        c,
+        Change::DropTable(_)
+            | Change::DropColumn { .. }
+            | Change::DropIndex { .. }
+            | Change::DropEnum(_)
+    )
 }
 
 /// Steps of a plan in execution order with their phase (for display).
