@@ -175,7 +175,7 @@ pub async fn version(ctx: &Context) -> CmdResult {
         out(NOT_UNDER_CONTROL);
     } else {
         for h in heads {
-            out(&h);
+            out(engine::current_id(&h));
         }
     }
     Ok(0)
@@ -641,11 +641,7 @@ async fn prepare_versions(
     let heads = live.heads();
     let renamed: Vec<String> = heads
         .iter()
-        .map(|h| match h.as_str() {
-            "ocata01" => "ocata_contract01".to_string(),
-            "pike01" => "pike_contract01".to_string(),
-            other => other.to_string(),
-        })
+        .map(|h| engine::current_id(h).to_string())
         .collect();
     if renamed != heads {
         session.write_heads(&heads, &renamed).await?;
@@ -1078,7 +1074,11 @@ pub async fn check(ctx: &Context) -> CmdResult {
         (vec![], Dialect::Sqlite, None)
     };
     // Unknown (newer) revisions: like Glance, the expand step is what is missing.
-    let known: Vec<String> = heads.iter().filter(|h| revs.contains(h)).cloned().collect();
+    let known: Vec<String> = heads
+        .iter()
+        .map(|h| engine::current_id(h).to_string())
+        .filter(|h| revs.contains(h))
+        .collect();
     let applied = revs.applied_from_heads(known.iter().map(String::as_str));
     let code = if c_head.as_ref().is_some_and(|c| applied.contains(c)) {
         out("Database is up to date. No upgrades needed.");

@@ -263,6 +263,7 @@ pub enum EngineError {
 
 /// The applied set implied by version rows; errors when a row names an unknown revision.
 pub fn applied_set(revs: &RevisionSet, heads: &[String]) -> Result<BTreeSet<String>, EngineError> {
+    let heads: Vec<String> = heads.iter().map(|h| current_id(h).to_string()).collect();
     let unknown: Vec<&String> = heads.iter().filter(|h| !revs.contains(h)).collect();
     if !unknown.is_empty() {
         return Err(EngineError::UnknownHeads {
@@ -274,6 +275,16 @@ pub fn applied_set(revs: &RevisionSet, heads: &[String]) -> Result<BTreeSet<Stri
         });
     }
     Ok(revs.applied_from_heads(heads.iter().map(String::as_str)))
+}
+
+/// Glance's retired monolithic revision ids (removed in Queens) and what they mean now; Glance
+/// renames them whenever it reads the version table.
+pub fn current_id(head: &str) -> &str {
+    match head {
+        "ocata01" => "ocata_contract01",
+        "pike01" => "pike_contract01",
+        other => other,
+    }
 }
 
 /// The normalized schema expected after exactly `applied`.

@@ -460,3 +460,21 @@ for_each_backend!(
         assert_eq!(r.code, 0, "{r:?}");
     }
 );
+
+for_each_backend!(
+    retired_monolithic_ids_are_understood_and_renamed,
+    |db: TestDb| async move {
+        // A database stamped by Ocata-Pike era Glance with the removed monolithic revision ids.
+        assert_eq!(gm(&db.url, &["db", "upgrade", "pike_contract01"]).code, 0);
+        db.exec("DELETE FROM alembic_version").await;
+        db.exec("INSERT INTO alembic_version (version_num) VALUES ('pike01')")
+            .await;
+        let v = gm(&db.url, &["db", "version"]);
+        assert_eq!(v.stdout, "pike_contract01\n", "{v:?}");
+        assert_eq!(gm(&db.url, &["db", "check"]).code, 3);
+        assert_eq!(gm(&db.url, &["db", "drift"]).code, 0);
+        let r = gm(&db.url, &["db", "sync"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert_eq!(db.version_rows().await, vec![C]);
+    }
+);
