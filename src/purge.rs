@@ -351,6 +351,9 @@ pub async fn purge_command(ctx: &Context, args: &PurgeArgs, images_table: bool) 
         bar: None,
     };
     let result = exec::run(&mut conn, &ctx.revisions, &opts, now, &mut obs).await;
+    if let Some(bar) = obs.bar.take() {
+        bar.finish_and_clear();
+    }
     conn.close().await;
     let report = match result {
         Ok(r) => r,
@@ -377,15 +380,14 @@ pub async fn purge_command(ctx: &Context, args: &PurgeArgs, images_table: bool) 
             } else if !report.dry_run {
                 print_summary(&report);
             }
-            let what = match table {
-                Some(t) => format!("purging table {t} failed: "),
-                None => String::new(),
+            let detail = match table {
+                Some(_) => redact(&error.message, &ctx.url),
+                None => redact(&format!("reading the schema: {}", error.message), &ctx.url),
             };
-            let detail = redact(&format!("{what}{}", error.message), &ctx.url);
             return Err(Failure::from(Message {
                 message: format!("{PURGE_FAILED}\n{detail}"),
                 help: Some(
-                    "tables listed above as done were committed; run the command again once the cause is fixed"
+                    "the rows counted above were deleted and committed (one transaction per batch); run the command again once the cause is fixed"
                         .into(),
                 ),
             }));

@@ -474,7 +474,7 @@ for_each_backend!(dry_run_predicts, |db: TestDb| async move {
             plan["steps"][pos("tasks")]["sql"]["delete"]
                 .as_str()
                 .unwrap()
-                .starts_with("DELETE FROM")
+                .starts_with("DELETE ")
         );
         let real = json(&db, args);
         assert_eq!(deleted(&plan), deleted(&real), "{args:?}");
@@ -492,7 +492,7 @@ for_each_backend!(dry_run_predicts, |db: TestDb| async move {
         ],
     );
     assert!(r.stdout.contains("1. images:"), "{}", r.stdout);
-    assert!(r.stdout.contains("delete:    DELETE FROM"), "{}", r.stdout);
+    assert!(r.stdout.contains("delete:    DELETE "), "{}", r.stdout);
     assert!(
         r.stdout.contains("Would delete 4 row(s) from table images"),
         "{}",
@@ -782,4 +782,38 @@ for_each_backend!(computed_order_other_schema, |db: TestDb| async move {
     assert_eq!(sorted("b").await, ["2", "3"]);
     assert_eq!(sorted("c").await, ["2", "3"]);
     assert_eq!(sorted("n").await, ["4"]);
+});
+
+for_each_backend!(database_failure_is_reported, |db: TestDb| async move {
+    let db = synced(db).await;
+    let trigger = match db.dialect {
+        glance_manage::model::Dialect::Sqlite => {
+            "CREATE TRIGGER no_del BEFORE DELETE ON image_tags BEGIN SELECT RAISE(ABORT, 'tags are frozen'); END"
+        }
+        glance_manage::model::Dialect::Postgres => {
+            "CREATE FUNCTION frozen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'tags are frozen'; END $$;
+             CREATE TRIGGER no_del BEFORE DELETE ON image_tags FOR EACH ROW EXECUTE FUNCTION frozen()"
+        }
+        glance_manage::model::Dialect::Mysql => {
+            "CREATE TRIGGER no_del BEFORE DELETE ON image_tags FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'tags are frozen'"
+        }
+    };
+    db.exec(trigger).await;
+    let r = run(&db.url, &["db", "purge"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Purge command failed, check glance-manage logs for more details."),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("image_tags"), "{}", r.stderr);
+    assert!(r.stderr.contains("tags are frozen"), "{}", r.stderr);
+    // The tables purged before the failure stay purged; the failing batch changed nothing.
+    assert!(
+        r.stdout.contains("Deleted 4 row(s) from table tasks"),
+        "{}",
+        r.stdout
+    );
+    assert_counts(&db, "a failed purge", [6, 11, 5, 5, 6, 2, 2]).await;
 });

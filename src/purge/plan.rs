@@ -659,8 +659,12 @@ impl Sql<'_> {
     /// Deletes the eligible, unreferenced rows with primary key in `(after, upto]`, in the
     /// dialect's shape:
     /// - PostgreSQL: `DELETE … WHERE pk IN (SELECT pk … ORDER BY pk LIMIT n)`;
-    /// - MySQL/MariaDB: no LIMIT directly inside IN, and no subquery on the target table: a
-    ///   derived table, `… IN (SELECT x.pk FROM (SELECT … LIMIT n) x)`;
+    /// - MySQL/MariaDB: no LIMIT directly inside IN, and no subquery on the target table, so the
+    ///   batch is a materialized derived table joined on the primary key:
+    ///   `DELETE t FROM t JOIN (SELECT pk … ORDER BY pk LIMIT n) x ON t.pk = x.pk`. Not Glance's
+    ///   `… WHERE pk IN (SELECT x.pk FROM (…) x)`: MariaDB runs that IN as a dependent subquery
+    ///   over a full scan of the table for every statement (EXPLAIN: `type ALL`), which makes a
+    ///   batched walk quadratic; the join reads the batch by `eq_ref` on the primary key;
     /// - SQLite: the primary key (the rowid alias for INTEGER keys) subselect.
     pub fn delete(
         &self,
@@ -686,24 +690,37 @@ impl Sql<'_> {
         } else {
             format!("({})", target_pk.join(", "))
         };
-        let inner = format!(
-            "SELECT {} FROM {} {a} WHERE {cond} ORDER BY {} LIMIT {n}",
-            pk.join(", "),
-            self.q(&step.table),
-            pk.join(", ")
-        );
+        let inner = |select: &str| {
+            format!(
+                "SELECT {select} FROM {} {a} WHERE {cond} ORDER BY {} LIMIT {n}",
+                self.q(&step.table),
+                pk.join(", ")
+            )
+        };
         match self.dialect {
             Dialect::Mysql => {
-                let x: Vec<String> = step.pk.iter().map(|c| self.col("x", c)).collect();
+                let on: Vec<String> = step
+                    .pk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("d.{} = x.c{i}", self.q(c)))
+                    .collect();
+                let aliased: Vec<String> = pk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| format!("{k} AS c{i}"))
+                    .collect();
                 format!(
-                    "DELETE FROM {} WHERE {lhs} IN (SELECT {} FROM ({inner}) x)",
+                    "DELETE d FROM {} d JOIN ({}) x ON {}",
                     self.q(&step.table),
-                    x.join(", ")
+                    inner(&aliased.join(", ")),
+                    on.join(" AND ")
                 )
             }
             _ => format!(
-                "DELETE FROM {} WHERE {lhs} IN ({inner})",
-                self.q(&step.table)
+                "DELETE FROM {} WHERE {lhs} IN ({})",
+                self.q(&step.table),
+                inner(&pk.join(", "))
             ),
         }
     }
