@@ -375,7 +375,7 @@ pub fn plan_upgrade(
     // batch rebuild of `images` in ocata_expand01 also removes its CHECKs.
     let expand_changes: Vec<Change> = keep(d.changes, &mut left_alone)
         .into_iter()
-        .filter(|c| !defer_to_contract(c))
+        .filter(|c| !defer_to_contract(c) && survives_contract(c, &final_target))
         .collect();
     let expand = plan::plan(
         dialect,
@@ -453,6 +453,34 @@ pub fn plan_upgrade(
     })
 }
 
+/// Whether the final target still has the check, index, unique key or foreign key an additive
+/// change creates. After an interrupted run on MySQL (DDL is not transactional) the live schema
+/// can already be past the expand target — e.g. `images` created with the head's columns, or
+/// `is_public`'s CHECK dropped by the contract phase — and re-adding such an object in expand
+/// only for the contract phase to drop it is not just wasted work: the database has reported no
+/// name for an object this run creates, so the drop cannot be planned and the database could not
+/// be upgraded at all ("the database did not report a name for it").
+fn survives_contract(c: &Change, final_target: &Schema) -> bool {
+    let table = |name: &str| final_target.table(name);
+    match c {
+        Change::AddCheck { table: t, check } => {
+            table(t).is_some_and(|t| t.checks.iter().any(|k| k.expr == check.expr))
+        }
+        Change::AddIndex { table: t, index } => {
+            table(t).is_some_and(|t| t.indexes.iter().any(|i| i.name == index.name))
+        }
+        Change::AddUnique { table: t, unique } => {
+            table(t).is_some_and(|t| t.uniques.iter().any(|u| u.columns == unique.columns))
+        }
+        Change::AddForeignKey { table: t, fk } => table(t).is_some_and(|t| {
+            t.foreign_keys
+                .iter()
+                .any(|f| f.columns == fk.columns && f.ref_table == fk.ref_table)
+        }),
+        _ => true,
+    }
+}
+
 fn data_step(revision: &str, dm: &crate::snapshot::DataMigration, dialect: Dialect) -> DataStep {
     DataStep {
         revision: revision.to_string(),
@@ -489,10 +517,11 @@ pub fn active_migrations(
         if !active {
             continue;
         }
+        // Once its revision is applied, a step can only still be owed if it can say so.
         for dm in snap
             .data_migrations
             .iter()
-            .filter(|d| d.phase == DataPhase::Migrate)
+            .filter(|d| d.phase == DataPhase::Migrate && d.pending.is_some())
         {
             out.push(data_step(r, dm, dialect));
         }
