@@ -324,7 +324,22 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
         }
     };
     let live = adopt_legacy_in_memory(ctx, live)?;
-    let p = engine::plan_upgrade(&ctx.revisions, &live, &target)?;
+    let mut p = engine::plan_upgrade(&ctx.revisions, &live, &target)?;
+    // Data migrations of revisions already applied are only shown while rows still need them.
+    if exists && !p.migrate.is_empty() {
+        let applied = engine::applied_set(&ctx.revisions, &live.heads())?;
+        let mut conn = connect(ctx, OpenMode::Existing).await?;
+        let mut keep = Vec::new();
+        for step in std::mem::take(&mut p.migrate) {
+            let owed = !applied.contains(&step.revision)
+                || pending_rows(&mut conn, std::slice::from_ref(&step)).await? > 0;
+            if owed {
+                keep.push(step);
+            }
+        }
+        conn.close().await;
+        p.migrate = keep;
+    }
     if ctx.json {
         let j = PlanJson {
             dialect: p.dialect,
@@ -910,7 +925,18 @@ async fn perform_upgrade(
                 return Err(fail(msg::CONTRACT_BEFORE_MIGRATE, None));
             }
             let p = engine::plan_upgrade(revs, &live, &c)?;
-            run_phase(session, &p.expand, &[], &heads, &p.expand_heads).await?;
+            // Data steps that contract revisions carry (e.g. dropping Glance's Ocata triggers)
+            // run before their DDL.
+            let contract_data: Vec<engine::DataStep> = p
+                .migrate
+                .iter()
+                .filter(|d| {
+                    revs.get(&d.revision)
+                        .is_some_and(|s| s.meta.branch == Some(Branch::Contract))
+                })
+                .cloned()
+                .collect();
+            run_phase(session, &p.expand, &contract_data, &heads, &p.expand_heads).await?;
             run_phase(session, &p.contract, &[], &p.expand_heads, &p.final_heads).await?;
             out(&upgraded_line(Some(&c), &p.final_heads));
             Ok(0)

@@ -1199,6 +1199,9 @@ pub fn snapshot_to_toml(meta: &RevisionMeta, data: &[DataMigration], schema: &Sc
 }
 
 fn multiline_list(v: &[String]) -> String {
+    if v.is_empty() {
+        return "[]".to_string();
+    }
     let mut s = String::from("[\n");
     for x in v {
         s.push_str(&format!("  {},\n", q(x)));

@@ -478,3 +478,63 @@ for_each_backend!(
         assert_eq!(db.version_rows().await, vec![C]);
     }
 );
+
+/// The two Ocata trigger definitions from real Glance's MariaDB dump at the expand head.
+fn glance_ocata_triggers() -> Vec<String> {
+    let dump = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/glance/mariadb/16_2024_1_expand01.sql"
+    ))
+    .unwrap();
+    let mut out = Vec::new();
+    for name in ["insert_visibility", "update_visibility"] {
+        let start = dump
+            .find(&format!("CREATE TRIGGER {name}"))
+            .expect("trigger in dump");
+        let end = start + dump[start..].find("\nEND;").expect("END of trigger") + "\nEND".len();
+        out.push(dump[start..end].to_string());
+    }
+    out
+}
+
+#[tokio::test]
+async fn contract_drops_glances_ocata_triggers_on_mariadb() {
+    let Some(db) = TestDb::create(Dialect::Mysql).await else {
+        return;
+    };
+    // A database Glance expanded online (`db expand` creates the triggers on MySQL).
+    assert_eq!(gm(&db.url, &["db", "upgrade", "mitaka02"]).code, 0);
+    assert_eq!(gm(&db.url, &["db", "expand"]).code, 0);
+    for t in glance_ocata_triggers() {
+        db.exec(&t).await;
+    }
+    // Old code inserts with is_public only; the trigger fills visibility.
+    db.exec("INSERT INTO images (id, status, is_public, created_at, deleted, min_disk, min_ram, protected) VALUES ('old-code', 'active', 1, '2020-01-01', 0, 0, 0, 0)").await;
+    assert_eq!(
+        db.rows("SELECT visibility FROM images WHERE id = 'old-code'")
+            .await,
+        vec![vec!["public".to_string()]]
+    );
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"
+        )
+        .await,
+        2
+    );
+
+    let r = gm(&db.url, &["db", "contract"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"
+        )
+        .await,
+        0
+    );
+    // New code can write images: no trigger refers to the dropped is_public column.
+    db.exec("INSERT INTO images (id, status, visibility, created_at, deleted, min_disk, min_ram, protected) VALUES ('new-code', 'active', 'private', '2020-01-01', 0, 0, 0, 0)").await;
+    db.exec("UPDATE images SET visibility = 'community' WHERE id = 'old-code'")
+        .await;
+    no_drift(&db.url);
+}
