@@ -321,6 +321,7 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
             has_legacy_table: false,
             unsupported: vec![],
             queries: 0,
+            has_rows: false,
         }
     };
     let live = adopt_legacy_in_memory(ctx, live)?;

@@ -50,6 +50,10 @@ pub struct Live {
     pub unsupported: Vec<String>,
     /// Introspection queries issued.
     pub queries: usize,
+    /// Whether any table holds a row. Only read when there are no version rows: it decides
+    /// whether an unversioned database can be planned straight to the target (no rows, nothing
+    /// to migrate — a fresh database, or one whose first sync was interrupted).
+    pub has_rows: bool,
 }
 
 impl Live {
@@ -83,6 +87,12 @@ pub async fn read_live(conn: &mut Conn) -> Result<Live, DbError> {
     } else {
         None
     };
+    let has_rows = if version_rows.as_ref().is_none_or(Vec::is_empty) && !raw.tables.is_empty() {
+        queries += 1;
+        any_rows(conn, raw.tables.keys()).await?
+    } else {
+        false
+    };
     let schema = normalize(&raw, dialect);
     Ok(Live {
         dialect,
@@ -92,7 +102,34 @@ pub async fn read_live(conn: &mut Conn) -> Result<Live, DbError> {
         has_legacy_table,
         unsupported: intro.unsupported,
         queries,
+        has_rows,
     })
+}
+
+/// One query: does any of `tables` hold at least one row? (LIMIT 1 per table: no scans.)
+async fn any_rows<'a>(
+    conn: &mut Conn,
+    tables: impl Iterator<Item = &'a String>,
+) -> Result<bool, DbError> {
+    let d = conn.dialect();
+    let probes: Vec<String> = tables
+        .enumerate()
+        .map(|(i, t)| {
+            format!(
+                "SELECT 1 AS x FROM (SELECT 1 AS y FROM {} LIMIT 1) p{i}",
+                render::quote(d, t)
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT COUNT(*) FROM ({}) probes",
+        probes.join(" UNION ALL ")
+    );
+    let n = conn
+        .query_i64(&sql)
+        .await
+        .map_err(|e| DbError::statement("cannot check the tables for rows", e))?;
+    Ok(n.unwrap_or(0) > 0)
 }
 
 /// Everything any revision ever declared, per dialect: the objects `sync` may drop.
@@ -331,17 +368,18 @@ pub fn plan_upgrade(
             .collect()
     };
 
-    let fresh = applied.is_empty() && live.schema.tables.is_empty();
+    let fresh = applied.is_empty() && !live.has_rows;
     let final_target = expected(revs, &final_set, dialect);
     if fresh {
         let d = diff::diff(&live.schema, &final_target);
         unsupported.extend(d.unsupported);
+        let changes = keep(d.changes, &mut left_alone);
         let resolved = revs.expected_schema(&final_set, dialect);
         let steps = plan::plan(
             dialect,
             &live.schema,
             &live.raw,
-            &snapshot_spelling(&d.changes, &resolved, dialect),
+            &snapshot_spelling(&changes, &resolved, dialect),
         )?;
         let final_heads = revs.heads_of(&final_set);
         return Ok(UpgradePlan {
