@@ -9,6 +9,7 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
+use sqlx::types::chrono::{NaiveDate, NaiveDateTime};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
 use crate::config::{DbUrl, sqlite_path};
@@ -343,6 +344,8 @@ fn decode_cell_sqlite(row: &SqliteRow, i: usize) -> Value {
 
 fn decode_cell_pg(row: &PgRow, i: usize) -> Value {
     try_cell!(row, i,
+        NaiveDateTime => |t: NaiveDateTime| Value::Text(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
+        NaiveDate => |d: NaiveDate| Value::Text(d.to_string()),
         String => Value::Text,
         i64 => Value::Int,
         i32 => |x: i32| Value::Int(x.into()),
@@ -357,6 +360,8 @@ fn decode_cell_pg(row: &PgRow, i: usize) -> Value {
 
 fn decode_cell_mysql(row: &MySqlRow, i: usize) -> Value {
     try_cell!(row, i,
+        NaiveDateTime => |t: NaiveDateTime| Value::Text(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
+        NaiveDate => |d: NaiveDate| Value::Text(d.to_string()),
         String => Value::Text,
         i64 => Value::Int,
         u64 => |x: u64| Value::Int(x as i64),

@@ -39,3 +39,27 @@ async fn missing_sqlite_file_is_not_created_in_existing_mode() {
     assert!(err.message.contains("does not exist"), "{}", err.message);
     assert!(!path.exists());
 }
+
+for_each_backend!(
+    date_and_time_cells_decode_as_text,
+    |db: common::TestDb| async move {
+        use glance_manage::model::Dialect;
+        let sql = match db.dialect {
+            Dialect::Postgres => {
+                "SELECT CAST('2020-01-02 03:04:05' AS TIMESTAMP), CAST('2020-01-02' AS DATE)"
+            }
+            Dialect::Mysql => {
+                "SELECT CAST('2020-01-02 03:04:05' AS DATETIME), CAST('2020-01-02' AS DATE)"
+            }
+            Dialect::Sqlite => "SELECT datetime('2020-01-02 03:04:05'), date('2020-01-02')",
+        };
+        let rows = db.rows(sql).await;
+        assert_eq!(
+            rows,
+            vec![vec![
+                "2020-01-02 03:04:05".to_string(),
+                "2020-01-02".to_string()
+            ]]
+        );
+    }
+);
