@@ -270,7 +270,10 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprint!("{}", render_failure(&f.report));
+            // Not eprint!: it panics (exit 101) when stderr is a closed pipe
+            // (`glance-manage db sync 2>&1 | head -1`).
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(render_failure(&f.report).as_bytes());
             ExitCode::from(if drift { 2 } else { f.code })
         }
     }
