@@ -2065,24 +2065,35 @@ async fn weird_identifiers_on_mariadb() {
     weird_identifiers_on(Dialect::Mysql).await;
 }
 
-/// A closed stdout (`glance-manage db plan | head -1`) is not a panic.
+/// A closed stdout (`glance-manage db plan | head -1`) or stderr (`... 2>&1 | head -1`) is
+/// not a panic.
 #[test]
 fn closed_stdout_is_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url(&dir.path().join("x.sqlite"));
-    for args in [&["db", "plan"][..], &["db", "history"][..]] {
+    for (args, close_stderr, code) in [
+        (&["db", "plan"][..], false, 0),
+        (&["db", "history"][..], false, 0),
+        (&["db", "drift"][..], true, 2),
+        (&["db", "upgrade", "nope"][..], true, 1),
+    ] {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_glance-manage"))
             .arg("--database-url")
             .arg(&url)
             .args(args)
+            .env("RUST_BACKTRACE", "0")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        drop(child.stdout.take()); // the reader goes away before the output is written
+        // The reader goes away before the output is written.
+        drop(child.stdout.take());
+        if close_stderr {
+            drop(child.stderr.take());
+        }
         let out = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.contains("panicked"), "{args:?}: {err}");
-        assert_ne!(out.status.code(), Some(101), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
     }
 }
