@@ -71,9 +71,15 @@ pub fn fail(message: impl Into<String>, help: Option<&str>) -> Failure {
 
 pub type CmdResult = Result<u8, Failure>;
 
-fn out(line: &str) {
+pub(crate) fn out(line: &str) {
     let mut o = std::io::stdout().lock();
     let _ = writeln!(o, "{line}");
+}
+
+/// A diagnostic line on stderr. Never `eprintln!`: it panics when stderr is a closed pipe.
+pub(crate) fn note(line: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "{line}");
 }
 
 /// Like [`out`] without the newline. Never `print!`: it panics when stdout is a closed pipe
@@ -956,7 +962,7 @@ async fn perform_upgrade(
             }
             let p = engine::plan_upgrade(revs, &live, &target_name)?;
             for l in &p.left_alone {
-                eprintln!("note: left alone: {l}");
+                note(&format!("note: left alone: {l}"));
             }
             let glance_flow = is_sync && explicit.is_none();
             if p.fresh {
@@ -1045,6 +1051,9 @@ async fn perform_upgrade(
 }
 
 pub async fn sync(ctx: &Context, version: Option<&str>, current: Option<&str>) -> CmdResult {
+    // Bad version arguments fail before anything is opened (or a SQLite file created).
+    resolve_version(&ctx.revisions, version)?;
+    resolve_version(&ctx.revisions, current)?;
     locked(
         ctx,
         Action::Sync {
@@ -1056,6 +1065,7 @@ pub async fn sync(ctx: &Context, version: Option<&str>, current: Option<&str>) -
 }
 
 pub async fn upgrade(ctx: &Context, version: Option<&str>) -> CmdResult {
+    resolve_version(&ctx.revisions, version)?;
     locked(ctx, Action::Upgrade { target: version }).await
 }
 

@@ -126,8 +126,19 @@ impl ColumnType {
             "char" => Ok(ColumnType::Char(nums(args, 1)?[0])),
             "numeric" if args.is_none() => Ok(ColumnType::Numeric),
             "decimal" | "numeric" => {
-                let v = nums(args, 2)?;
-                Ok(ColumnType::Decimal(v[0], v[1]))
+                // The scale may be 0 (`decimal(10,0)`) but not above the precision.
+                let bad =
+                    || format!("type `{s}` takes a precision and a scale, e.g. `decimal(10,2)`");
+                let a = args.ok_or_else(bad)?;
+                let v: Vec<u32> = a
+                    .split(',')
+                    .map(|x| x.trim().parse::<u32>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| bad())?;
+                match v.as_slice() {
+                    [p, sc] if *p > 0 && sc <= p => Ok(ColumnType::Decimal(*p, *sc)),
+                    _ => Err(bad()),
+                }
             }
             "text" => no_args(ColumnType::Text),
             "smallint" => no_args(ColumnType::SmallInt),
@@ -558,6 +569,11 @@ mod tests {
                 .contains("unknown type")
         );
         assert!(ColumnType::parse("string(0)").is_err());
+        assert_eq!(
+            ColumnType::parse("decimal(10,0)"),
+            Ok(ColumnType::Decimal(10, 0))
+        );
+        assert!(ColumnType::parse("decimal(2,3)").is_err());
         assert!(ColumnType::parse("enum(a b)").is_err());
     }
 

@@ -183,10 +183,10 @@ struct CliObserver {
 impl Observer for CliObserver {
     fn table_start(&mut self, table: &str) {
         if self.log {
-            eprintln!(
+            crate::commands::note(&format!(
                 "Purging deleted rows older than {} day(s) from table {table}",
                 self.age
-            );
+            ));
         }
         if self.bars {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
@@ -212,7 +212,7 @@ impl Observer for CliObserver {
             b.finish_and_clear();
         }
         if self.log {
-            eprintln!("Deleted {deleted} row(s) from table {table}");
+            crate::commands::note(&format!("Deleted {deleted} row(s) from table {table}"));
         }
     }
 }
@@ -225,7 +225,7 @@ fn out(text: &str) {
 fn print_json(report: &Report) {
     match serde_json::to_string_pretty(report) {
         Ok(s) => out(&s),
-        Err(e) => eprintln!("glance-manage: cannot encode the report: {e}"),
+        Err(e) => crate::commands::note(&format!("glance-manage: cannot encode the report: {e}")),
     }
 }
 
@@ -394,7 +394,7 @@ pub async fn purge_command(ctx: &Context, args: &PurgeArgs, images_table: bool) 
         }
     };
     for w in &report.warnings {
-        eprintln!("glance-manage: warning: {w}");
+        crate::commands::note(&format!("glance-manage: warning: {w}"));
     }
     if ctx.json {
         print_json(&report);

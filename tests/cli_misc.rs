@@ -146,3 +146,20 @@ fn revision_new_with_an_unknown_parent_writes_nothing() {
     assert!(r.stderr.contains("unknown parent `bsae`"), "{r:?}");
     assert!(!p.join("revisions/x.toml").exists());
 }
+
+#[test]
+fn a_bad_version_creates_no_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["db", "upgrade", "nope"][..],
+        &["db", "sync", "12"][..],
+        &["db", "sync", "head", "bogus"][..],
+    ] {
+        let r = gm_raw(args, Some(dir.path()));
+        assert_eq!(r.code, 1, "{args:?}: {r:?}");
+        assert!(
+            !dir.path().join("glance.sqlite").exists(),
+            "{args:?} created the default database file"
+        );
+    }
+}
