@@ -965,6 +965,14 @@ async fn perform_upgrade(
                 note(&format!("note: left alone: {l}"));
             }
             let glance_flow = is_sync && explicit.is_none();
+            // What an upgrade prints once the target is reached.
+            let final_lines = |heads: &[String]| {
+                let named = is_sync || explicit.is_some();
+                out(&upgraded_line(named.then_some(target_name.as_str()), heads));
+                if is_sync {
+                    out(msg::SYNCED);
+                }
+            };
             if p.fresh {
                 // One pass straight to the target; the version rows still move through the
                 // expand head first, as Glance's do.
@@ -984,17 +992,7 @@ async fn perform_upgrade(
                     session.write_heads(&[], &p.final_heads).await?;
                 }
                 session.commit_phase().await?;
-                out(&upgraded_line(
-                    if is_sync || explicit.is_some() {
-                        Some(&target_name)
-                    } else {
-                        None
-                    },
-                    &p.final_heads,
-                ));
-                if is_sync {
-                    out(msg::SYNCED);
-                }
+                final_lines(&p.final_heads);
                 return Ok(0);
             }
             // expand
@@ -1033,17 +1031,7 @@ async fn perform_upgrade(
             }
             // contract
             run_phase(session, &p.contract, &[], &p.expand_heads, &p.final_heads).await?;
-            out(&upgraded_line(
-                if is_sync || explicit.is_some() {
-                    Some(&target_name)
-                } else {
-                    None
-                },
-                &p.final_heads,
-            ));
-            if is_sync {
-                out(msg::SYNCED);
-            }
+            final_lines(&p.final_heads);
             Ok(0)
         }
         Action::VersionControl { .. } => unreachable!("handled in perform"),

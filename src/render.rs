@@ -374,19 +374,22 @@ pub fn add_foreign_key(dialect: Dialect, table: &str, fk: &ForeignKey) -> String
     }
 }
 
+/// `ALTER TABLE t DROP <what> name`: MySQL has a keyword per kind, the others `CONSTRAINT`.
+fn drop_named(dialect: Dialect, table: &str, mysql_kind: &str, name: &str) -> String {
+    let kind = if dialect == Dialect::Mysql {
+        mysql_kind
+    } else {
+        "CONSTRAINT"
+    };
+    format!(
+        "ALTER TABLE {} DROP {kind} {}",
+        quote(dialect, table),
+        quote(dialect, name)
+    )
+}
+
 pub fn drop_foreign_key(dialect: Dialect, table: &str, name: &str) -> String {
-    match dialect {
-        Dialect::Mysql => format!(
-            "ALTER TABLE {} DROP FOREIGN KEY {}",
-            quote(dialect, table),
-            quote(dialect, name)
-        ),
-        _ => format!(
-            "ALTER TABLE {} DROP CONSTRAINT {}",
-            quote(dialect, table),
-            quote(dialect, name)
-        ),
-    }
+    drop_named(dialect, table, "FOREIGN KEY", name)
 }
 
 pub fn add_unique(dialect: Dialect, table: &str, u: &Unique) -> String {
@@ -403,18 +406,8 @@ pub fn add_unique(dialect: Dialect, table: &str, u: &Unique) -> String {
 }
 
 pub fn drop_unique(dialect: Dialect, table: &str, name: &str) -> String {
-    match dialect {
-        Dialect::Mysql => format!(
-            "ALTER TABLE {} DROP INDEX {}",
-            quote(dialect, table),
-            quote(dialect, name)
-        ),
-        _ => format!(
-            "ALTER TABLE {} DROP CONSTRAINT {}",
-            quote(dialect, table),
-            quote(dialect, name)
-        ),
-    }
+    // On MySQL a unique constraint is an index.
+    drop_named(dialect, table, "INDEX", name)
 }
 
 pub fn add_check(dialect: Dialect, table: &str, ck: &Check) -> String {
@@ -431,11 +424,7 @@ pub fn add_check(dialect: Dialect, table: &str, ck: &Check) -> String {
 }
 
 pub fn drop_check(dialect: Dialect, table: &str, name: &str) -> String {
-    format!(
-        "ALTER TABLE {} DROP CONSTRAINT {}",
-        quote(dialect, table),
-        quote(dialect, name)
-    )
+    drop_named(dialect, table, "CONSTRAINT", name)
 }
 
 pub fn set_primary_key(
