@@ -315,7 +315,14 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
         && !crate::config::sqlite_path(&ctx.url).exists());
     let live = if exists {
         let mut conn = connect(ctx, OpenMode::Existing).await?;
-        let l = read(&mut conn).await?;
+        let mut l = read(&mut conn).await?;
+        // A legacy database is planned from the revision `db sync` would adopt it at.
+        if l.heads().is_empty()
+            && l.has_legacy_table
+            && let Some(v) = legacy_version(&mut conn).await?
+        {
+            l.version_rows = Some(vec![legacy_revision(v)?.to_string()]);
+        }
         conn.close().await;
         l
     } else {
@@ -330,7 +337,6 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
             has_rows: false,
         }
     };
-    let live = adopt_legacy_in_memory(ctx, live)?;
     let mut p = engine::plan_upgrade(&ctx.revisions, &live, &target)?;
     // Data migrations of revisions already applied are only shown while rows still need them.
     if exists && !p.migrate.is_empty() {
@@ -365,11 +371,6 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
         out_raw(&render_plan_sql(&p));
     }
     Ok(0)
-}
-
-/// For planning only: a legacy database is planned from the revision its legacy version maps to.
-fn adopt_legacy_in_memory(_ctx: &Context, live: Live) -> Result<Live, Failure> {
-    Ok(live)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -593,6 +594,16 @@ fn upgraded_line(target: Option<&str>, heads: &[String]) -> String {
     }
 }
 
+/// The version in the legacy `migrate_version` table; None for Glance's empty placeholder
+/// (version 0, created by old tooling on fresh databases).
+async fn legacy_version(conn: &mut Conn) -> Result<Option<i64>, Failure> {
+    let v = conn
+        .query_i64("SELECT MAX(version) FROM migrate_version")
+        .await
+        .map_err(|e| DbError::statement("cannot read the legacy migrate_version table", e))?;
+    Ok(v.filter(|v| *v > 0))
+}
+
 /// Maps a legacy sqlalchemy-migrate version to the revision Glance stamped for it.
 fn legacy_revision(v: i64) -> Result<&'static str, Failure> {
     match v {
@@ -673,12 +684,8 @@ async fn prepare_versions(
     if !heads.is_empty() || !live.has_legacy_table {
         return Ok(live);
     }
-    let v = session
-        .conn
-        .query_i64("SELECT MAX(version) FROM migrate_version")
-        .await
-        .map_err(|e| DbError::statement("cannot read the legacy migrate_version table", e))?;
-    let Some(v) = v.filter(|v| *v > 0) else {
+    let v = legacy_version(session.conn).await?;
+    let Some(v) = v else {
         // Glance's old tooling created an empty migrate_version (version 0) on fresh databases.
         return Ok(live);
     };
@@ -760,7 +767,6 @@ async fn run_phase(
 }
 
 fn downgrade_check(
-    revs: &RevisionSet,
     applied: &BTreeSet<String>,
     heads: &[String],
     target: &str,
@@ -776,7 +782,6 @@ fn downgrade_check(
             ),
         ));
     }
-    let _ = revs;
     Ok(())
 }
 
@@ -955,7 +960,7 @@ async fn perform_upgrade(
                 Some(t) => t.clone(),
                 None => default_target(revs)?,
             };
-            downgrade_check(revs, &applied, &heads, &target_name)?;
+            downgrade_check(&applied, &heads, &target_name)?;
             if is_sync && explicit.is_none() && applied.contains(&target_name) {
                 out(msg::UP_TO_DATE_SYNC);
                 return Ok(0);

@@ -270,6 +270,20 @@ for_each_backend!(
             let v = gm(&fresh.url, &["db", "version"]);
             assert!(v.stdout.contains("not under migration control"), "{v:?}");
             assert_eq!(gm(&fresh.url, &["db", "check"]).code, 3);
+            // db plan plans from the revision sync will adopt, and changes nothing.
+            let plan = gm(&fresh.url, &["db", "plan"]);
+            assert_eq!(plan.code, 0, "{plan:?}");
+            assert!(
+                plan.stdout
+                    .starts_with(&format!("-- glance-manage plan: {rev} -> {C}")),
+                "{plan:?}"
+            );
+            assert!(
+                plan.stdout
+                    .contains("data migration ocata_migrate01_community_images"),
+                "{plan:?}"
+            );
+            assert_eq!(fresh.count("SELECT COUNT(*) FROM migrate_version").await, 1);
             let r = gm(&fresh.url, &["db", "sync"]);
             assert_eq!(r.code, 0, "legacy {ver}: {r:?}");
             assert_eq!(
