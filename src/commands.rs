@@ -313,17 +313,21 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
     let exists = !(ctx.url.dialect == Dialect::Sqlite
         && !ctx.url.is_memory()
         && !crate::config::sqlite_path(&ctx.url).exists());
-    let live = if exists {
-        let mut conn = connect(ctx, OpenMode::Existing).await?;
-        let mut l = read(&mut conn).await?;
+    // One connection serves the introspection and the pending-row counts below.
+    let mut conn = if exists {
+        Some(connect(ctx, OpenMode::Existing).await?)
+    } else {
+        None
+    };
+    let live = if let Some(conn) = conn.as_mut() {
+        let mut l = read(conn).await?;
         // A legacy database is planned from the revision `db sync` would adopt it at.
         if l.heads().is_empty()
             && l.has_legacy_table
-            && let Some(v) = legacy_version(&mut conn).await?
+            && let Some(v) = legacy_version(conn).await?
         {
             l.version_rows = Some(vec![legacy_revision(v)?.to_string()]);
         }
-        conn.close().await;
         l
     } else {
         Live {
@@ -339,19 +343,22 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
     };
     let mut p = engine::plan_upgrade(&ctx.revisions, &live, &target)?;
     // Data migrations of revisions already applied are only shown while rows still need them.
-    if exists && !p.migrate.is_empty() {
+    if let Some(conn) = conn.as_mut()
+        && !p.migrate.is_empty()
+    {
         let applied = engine::applied_set(&ctx.revisions, &live.heads())?;
-        let mut conn = connect(ctx, OpenMode::Existing).await?;
         let mut keep = Vec::new();
         for step in std::mem::take(&mut p.migrate) {
             let owed = !applied.contains(&step.revision)
-                || pending_rows(&mut conn, std::slice::from_ref(&step)).await? > 0;
+                || pending_rows(conn, std::slice::from_ref(&step)).await? > 0;
             if owed {
                 keep.push(step);
             }
         }
-        conn.close().await;
         p.migrate = keep;
+    }
+    if let Some(conn) = conn {
+        conn.close().await;
     }
     if ctx.json {
         let j = PlanJson {
@@ -910,7 +917,7 @@ async fn perform_upgrade(
             if !has(&e_head) {
                 return Err(fail(msg::MIGRATE_BEFORE_EXPAND, None));
             }
-            let active = engine::active_migrations(revs, &applied, &applied, live.dialect);
+            let active = engine::active_migrations(revs, &applied, live.dialect);
             if pending_rows(session.conn, &active).await? > 0 {
                 session.begin_phase().await?;
                 let rows = run_data(session, &active).await?;
@@ -932,7 +939,7 @@ async fn perform_upgrade(
             if !has(&e_head) {
                 return Err(fail(msg::CONTRACT_BEFORE_EXPAND, None));
             }
-            let active = engine::active_migrations(revs, &applied, &applied, live.dialect);
+            let active = engine::active_migrations(revs, &applied, live.dialect);
             if pending_rows(session.conn, &active).await? > 0 {
                 return Err(fail(msg::CONTRACT_BEFORE_MIGRATE, None));
             }
@@ -1119,7 +1126,7 @@ pub async fn check(ctx: &Context) -> CmdResult {
         );
         check_code::EXPAND
     } else {
-        let active = engine::active_migrations(revs, &applied, &applied, dialect);
+        let active = engine::active_migrations(revs, &applied, dialect);
         let pending = match conn.as_mut() {
             Some(c) => pending_rows(c, &active).await?,
             None => 0,

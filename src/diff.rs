@@ -252,40 +252,10 @@ impl fmt::Display for Change {
                 index.columns.join(", ")
             ),
             DropIndex { table, index } => write!(f, "drop index {} on {table}", index.name),
-            AddUnique { table, unique } => write!(
-                f,
-                "add unique constraint {}on {table} ({})",
-                unique
-                    .name
-                    .as_ref()
-                    .map(|n| format!("{n} "))
-                    .unwrap_or_default(),
-                unique.columns.join(", ")
-            ),
-            DropUnique { table, unique } => write!(
-                f,
-                "drop unique constraint {}on {table} ({})",
-                unique
-                    .name
-                    .as_ref()
-                    .map(|n| format!("{n} "))
-                    .unwrap_or_default(),
-                unique.columns.join(", ")
-            ),
-            AddForeignKey { table, fk } => write!(
-                f,
-                "add foreign key {table}({}) -> {}({})",
-                fk.columns.join(", "),
-                fk.ref_table,
-                fk.ref_columns.join(", ")
-            ),
-            DropForeignKey { table, fk } => write!(
-                f,
-                "drop foreign key {table}({}) -> {}({})",
-                fk.columns.join(", "),
-                fk.ref_table,
-                fk.ref_columns.join(", ")
-            ),
+            AddUnique { table, unique } => write!(f, "add {}", describe_unique(table, unique)),
+            DropUnique { table, unique } => write!(f, "drop {}", describe_unique(table, unique)),
+            AddForeignKey { table, fk } => write!(f, "add {}", describe_fk(table, fk)),
+            DropForeignKey { table, fk } => write!(f, "drop {}", describe_fk(table, fk)),
             AddCheck { table, check } => write!(f, "add check on {table}: {}", check.expr),
             DropCheck { table, check } => write!(f, "drop check on {table}: {}", check.expr),
             AlterTableOptions { table, to, .. } => write!(
@@ -296,6 +266,25 @@ impl fmt::Display for Change {
             ),
         }
     }
+}
+
+/// `unique constraint NAME on T (cols)`, as add and drop changes print it.
+fn describe_unique(table: &str, u: &Unique) -> String {
+    let name = u.name.as_ref().map(|n| format!("{n} ")).unwrap_or_default();
+    format!(
+        "unique constraint {name}on {table} ({})",
+        u.columns.join(", ")
+    )
+}
+
+/// `foreign key T(cols) -> R(cols)`, as add and drop changes print it.
+fn describe_fk(table: &str, fk: &ForeignKey) -> String {
+    format!(
+        "foreign key {table}({}) -> {}({})",
+        fk.columns.join(", "),
+        fk.ref_table,
+        fk.ref_columns.join(", ")
+    )
 }
 
 /// The result of a comparison: what to change, and what cannot be compared safely.

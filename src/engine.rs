@@ -440,7 +440,7 @@ pub fn plan_upgrade(
             }
         }
     }
-    for step in active_migrations(revs, &applied, &final_set, dialect) {
+    for step in active_migrations(revs, &applied, dialect) {
         if !migrate.iter().any(|m| m.name == step.name)
             && !new_expand.contains(&step.revision.as_str())
         {
@@ -538,7 +538,6 @@ fn data_step(revision: &str, dm: &crate::snapshot::DataMigration, dialect: Diale
 pub fn active_migrations(
     revs: &RevisionSet,
     applied: &BTreeSet<String>,
-    _target_set: &BTreeSet<String>,
     dialect: Dialect,
 ) -> Vec<DataStep> {
     let mut out = Vec::new();
