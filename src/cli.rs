@@ -31,9 +31,19 @@ pub struct GlobalArgs {
     /// Database URL, SQLAlchemy form as in glance-api.conf (e.g. mysql+pymysql://glance:PW@host/glance).
     #[arg(long = "database-url", global = true, value_name = "URL")]
     pub database_url: Option<String>,
-    /// oslo.config INI file(s) with `[database] connection`; later files win.
+    /// oslo.config INI file with `[database] connection` (repeatable; later files win).
+    /// Without it, Glance's default files are read (glance.conf, glance-api.conf,
+    /// glance-manage.conf in ~/.glance, ~, /etc/glance, /etc).
     #[arg(long = "config-file", global = true, value_name = "FILE")]
     pub config_file: Vec<PathBuf>,
+    /// Directory whose *.conf files are read in sorted order, after the --config-file
+    /// options given before it (repeatable). Without it, Glance's default .conf.d
+    /// directories are read.
+    #[arg(long = "config-dir", global = true, value_name = "DIR")]
+    pub config_dir: Vec<PathBuf>,
+    /// Say on stderr which database is used and where that setting came from.
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
     /// A directory of revision snapshots to use instead of Glance's built-in history.
     #[arg(long, global = true, value_name = "DIR")]
     pub revisions: Option<PathBuf>,
@@ -279,8 +289,51 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn context(g: &GlobalArgs, color: bool, default_format: Format) -> Result<Context, Failure> {
-    let (url, _source) = config::resolve_url(g.database_url.as_deref(), &g.config_file)?;
+/// Resolves the database from the command line, the environment and Glance's configuration
+/// files, and reports the choice on stderr: always when it is the embedded default, with
+/// `--verbose` otherwise. `connects` is false for commands that never open the database:
+/// they do not fail on configuration they do not use.
+fn database(g: &GlobalArgs, connects: bool) -> Result<config::DbUrl, Failure> {
+    let argv: Vec<String> = std::env::args().collect();
+    let cli_sources = config::discovery::interleave(&g.config_file, &g.config_dir, &argv);
+    let resolved = config::Config::load(&cli_sources, config::Environment::from_process())
+        .and_then(|c| config::resolve(g.database_url.as_deref(), &c));
+    let resolved = match resolved {
+        Ok(r) => r,
+        Err(e) if connects => return Err(e.into()),
+        Err(_) => return Ok(config::DbUrl::default_sqlite()),
+    };
+    if !connects {
+        return Ok(resolved.url);
+    }
+    if resolved.origin == config::Origin::EmbeddedDefault {
+        commands::note(&format!(
+            "note: no Glance configuration found (searched ~/.glance, ~, /etc/glance and /etc \
+             for glance.conf, glance-api.conf, glance-manage.conf and their .conf.d \
+             directories); using the embedded SQLite database {}",
+            config::sqlite_path(&resolved.url).display()
+        ));
+    } else if g.verbose {
+        commands::note(&format!("using {} from {}", resolved.url, resolved.origin));
+    }
+    if g.verbose && !resolved.files_read.is_empty() {
+        let files: Vec<String> = resolved
+            .files_read
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        commands::note(&format!("configuration files read: {}", files.join(", ")));
+    }
+    Ok(resolved.url)
+}
+
+fn context(
+    g: &GlobalArgs,
+    color: bool,
+    default_format: Format,
+    connects: bool,
+) -> Result<Context, Failure> {
+    let url = database(g, connects)?;
     let revisions = match &g.revisions {
         Some(dir) => RevisionSet::from_dir(dir)?,
         None => RevisionSet::builtin()?,
@@ -320,7 +373,8 @@ async fn run(g: GlobalArgs, command: Top, color: bool) -> Result<u8, Failure> {
             None,
         ));
     }
-    let ctx = context(&g, color, Format::Text)?;
+    let connects = !matches!(db, D::History);
+    let ctx = context(&g, color, Format::Text, connects)?;
     match db {
         D::Version => commands::version(&ctx).await,
         D::History => commands::history(&ctx),

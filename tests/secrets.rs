@@ -190,7 +190,12 @@ fn invalid_urls_never_echo_the_password() {
             // The same through a config file.
             let conf = dir.path().join("c.conf");
             std::fs::write(&conf, format!("[database]\nconnection = {u}\n")).unwrap();
-            let e = config::resolve_url(None, std::slice::from_ref(&conf)).unwrap_err();
+            let e = config::Config::load(
+                &[config::CliSource::File(conf.clone())],
+                config::Environment::default(),
+            )
+            .and_then(|c| config::resolve(None, &c))
+            .unwrap_err();
             assert_no_secret(u, &e.to_string());
             assert_no_secret(u, &format!("{e:?}"));
         }

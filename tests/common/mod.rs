@@ -2,6 +2,8 @@
 //! the machine's real servers.
 #![allow(dead_code)]
 
+pub mod host;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use glance_manage::config::DbUrl;

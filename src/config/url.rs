@@ -1,14 +1,9 @@
-//! Where the database URL comes from and what it means.
-//!
-//! URLs are written as operators write them in `glance-api.conf`, in SQLAlchemy's form
-//! (`mysql+pymysql://user:pw@host:3306/glance?charset=utf8`, `sqlite:////abs.db`), or plainly
-//! (`postgres://…`, `mysql://…`). Resolution order: `--database-url`, then the `[database]
-//! connection` key of the `--config-file` files (later files win, as with oslo.config), then
-//! the embedded default, a SQLite file `glance.sqlite` in the working directory.
-//!
-//! The INI reader is hand-written: oslo.config's dialect is small (sections, `key = value`,
-//! `#`/`;` comments, indented continuation lines, no quoting, no escapes, no interpolation),
-//! and general INI crates add quote/escape handling that would change values oslo keeps as-is.
+//! Database URLs as operators write them in `glance-api.conf`: SQLAlchemy's form
+//! (`mysql+pymysql://user:pw@host:3306/glance?charset=utf8`, `sqlite:////abs.db`) or plain
+//! (`postgres://…`, `mysql://…`). Parsed by hand rather than with the `url` crate because
+//! SQLAlchemy's rules differ from RFC 3986 where Glance's users rely on them: a password may
+//! contain `@`, `/`, `?` and `#` (the credentials end at the *last* `@`), and `sqlite:///rel`
+//! vs `sqlite:////abs` count slashes.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -270,122 +265,6 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| s.to_string())
 }
 
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {reason}")]
-    #[diagnostic(
-        code(glance_manage::config::read),
-        help("check the --config-file path and its permissions")
-    )]
-    Read { path: String, reason: String },
-    #[error("{path}:{line}: {reason}")]
-    #[diagnostic(
-        code(glance_manage::config::syntax),
-        help("oslo.config files are INI: [section] headers and `key = value` lines")
-    )]
-    Syntax {
-        path: String,
-        line: usize,
-        reason: String,
-    },
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Url(#[from] UrlError),
-}
-
-/// Where the effective URL came from (for `--verbose` messages).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UrlSource {
-    CommandLine,
-    ConfigFile(PathBuf),
-    Default,
-}
-
-/// Applies the resolution order: command line, then config files (last wins), then default.
-pub fn resolve_url(
-    cli_url: Option<&str>,
-    config_files: &[PathBuf],
-) -> Result<(DbUrl, UrlSource), ConfigError> {
-    if let Some(u) = cli_url {
-        return Ok((DbUrl::parse(u)?, UrlSource::CommandLine));
-    }
-    let mut found: Option<(String, PathBuf)> = None;
-    for path in config_files {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let ini = parse_ini(&path.display().to_string(), &text)?;
-        if let Some(v) = ini_get(&ini, "database", "connection") {
-            found = Some((v.to_string(), path.clone()));
-        }
-    }
-    match found {
-        Some((u, p)) => Ok((DbUrl::parse(&u)?, UrlSource::ConfigFile(p))),
-        None => Ok((DbUrl::default_sqlite(), UrlSource::Default)),
-    }
-}
-
-/// A parsed INI file: (section, key, value) in file order.
-pub type Ini = Vec<(String, String, String)>;
-
-pub fn ini_get<'a>(ini: &'a Ini, section: &str, key: &str) -> Option<&'a str> {
-    ini.iter()
-        .rev()
-        .find(|(s, k, _)| s == section && k == key)
-        .map(|(_, _, v)| v.as_str())
-}
-
-pub fn parse_ini(path: &str, text: &str) -> Result<Ini, ConfigError> {
-    let mut out: Ini = Vec::new();
-    let mut section: Option<String> = None;
-    for (i, raw) in text.lines().enumerate() {
-        let line_no = i + 1;
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
-            continue;
-        }
-        // Continuation line: indented text extends the previous value (oslo/ConfigParser).
-        if raw.starts_with([' ', '\t'])
-            && let Some(last) = out.last_mut()
-        {
-            last.2.push('\n');
-            last.2.push_str(trimmed);
-            continue;
-        }
-        if let Some(rest) = trimmed.strip_prefix('[') {
-            let Some(name) = rest.strip_suffix(']') else {
-                return Err(ConfigError::Syntax {
-                    path: path.into(),
-                    line: line_no,
-                    reason: "unterminated section header".into(),
-                });
-            };
-            section = Some(name.trim().to_string());
-            continue;
-        }
-        let Some(sec) = &section else {
-            return Err(ConfigError::Syntax {
-                path: path.into(),
-                line: line_no,
-                reason: "value outside of any [section]".into(),
-            });
-        };
-        let split = trimmed.find(['=', ':']);
-        let Some(pos) = split else {
-            return Err(ConfigError::Syntax {
-                path: path.into(),
-                line: line_no,
-                reason: format!("expected `key = value`, found `{trimmed}`"),
-            });
-        };
-        let key = trimmed[..pos].trim().to_string();
-        let value = trimmed[pos + 1..].trim().to_string();
-        out.push((sec.clone(), key, value));
-    }
-    Ok(out)
-}
-
 /// The SQLite file path of a URL, made absolute against the working directory.
 pub fn sqlite_path(url: &DbUrl) -> PathBuf {
     let p = Path::new(&url.database);
@@ -470,26 +349,5 @@ mod tests {
                 .contains("no database name")
         );
         assert!(DbUrl::parse("not a url").is_err());
-    }
-
-    #[test]
-    fn ini_reading() {
-        let ini = parse_ini(
-            "x.conf",
-            "# comment\n[DEFAULT]\ndebug = true\n[database]\nconnection = mysql://a:b@c/d\n  continued\n; x\n",
-        )
-        .unwrap();
-        assert_eq!(
-            ini_get(&ini, "database", "connection"),
-            Some("mysql://a:b@c/d\ncontinued")
-        );
-        assert!(matches!(
-            parse_ini("x", "key = 1\n"),
-            Err(ConfigError::Syntax { line: 1, .. })
-        ));
-        assert!(matches!(
-            parse_ini("x", "[a\n"),
-            Err(ConfigError::Syntax { .. })
-        ));
     }
 }
