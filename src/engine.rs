@@ -188,7 +188,7 @@ impl KnownObjects {
 fn snapshot_spelling(changes: &[Change], resolved: &Schema, dialect: Dialect) -> Vec<Change> {
     let spelled = |table: &str, check: &Check| -> Option<Check> {
         resolved.table(table)?.checks.iter().find_map(|c| {
-            (crate::normalize::canonical_check(&c.expr, dialect) == check.expr).then(|| Check {
+            (crate::sql::expr::canonical_check(&c.expr, dialect) == check.expr).then(|| Check {
                 dialects: None,
                 ..c.clone()
             })
@@ -202,7 +202,7 @@ fn snapshot_spelling(changes: &[Change], resolved: &Schema, dialect: Dialect) ->
                 let mut checks: Vec<Check> = Vec::new();
                 if let Some(rt) = resolved.table(&t.name) {
                     for rc in &rt.checks {
-                        let canon = crate::normalize::canonical_check(&rc.expr, dialect);
+                        let canon = crate::sql::expr::canonical_check(&rc.expr, dialect);
                         if t.checks.iter().any(|k| k.expr == canon) {
                             checks.push(Check {
                                 dialects: None,
@@ -214,7 +214,7 @@ fn snapshot_spelling(changes: &[Change], resolved: &Schema, dialect: Dialect) ->
                 for k in &t.checks {
                     let canon: Vec<String> = checks
                         .iter()
-                        .map(|c| crate::normalize::canonical_check(&c.expr, dialect))
+                        .map(|c| crate::sql::expr::canonical_check(&c.expr, dialect))
                         .collect();
                     if !canon.contains(&k.expr) {
                         checks.push(k.clone());

@@ -25,3 +25,4 @@ pub mod purge;
 pub mod render;
 pub mod revisions;
 pub mod snapshot;
+pub mod sql;

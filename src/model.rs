@@ -231,6 +231,42 @@ pub enum DefaultValue {
     Expr(String),
 }
 
+impl DefaultValue {
+    /// Reads a default under its column's type: `0`/`1`/`'0'`/`'true'` on a boolean column are
+    /// booleans, a quoted integer on an integer column is an integer, a number on a text column is
+    /// the text of that number.
+    pub fn coerced(self, ty: &ColumnType) -> DefaultValue {
+        use DefaultValue as D;
+        let value = self;
+        match ty {
+            ColumnType::Boolean => match &value {
+                D::Int(0) => D::Bool(false),
+                D::Int(1) => D::Bool(true),
+                D::Str(s) | D::Expr(s) => match s.trim().to_ascii_lowercase().as_str() {
+                    "0" | "f" | "false" => D::Bool(false),
+                    "1" | "t" | "true" => D::Bool(true),
+                    _ => value,
+                },
+                _ => value,
+            },
+            ColumnType::SmallInt | ColumnType::Integer | ColumnType::BigInt => match &value {
+                D::Str(s) => s.trim().parse().map_or(value, D::Int),
+                D::Bool(b) => D::Int(i64::from(*b)),
+                _ => value,
+            },
+            ColumnType::String(_)
+            | ColumnType::Char(_)
+            | ColumnType::Text
+            | ColumnType::Json
+            | ColumnType::Enum { .. } => match value {
+                D::Int(n) => D::Str(n.to_string()),
+                other => other,
+            },
+            _ => value,
+        }
+    }
+}
+
 impl fmt::Display for DefaultValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -208,7 +208,7 @@ pub fn plan(
             if let Some(raw) = raw_source {
                 for ck in &mut to.checks {
                     if let Some(r) = raw.checks.iter().find(|r| {
-                        crate::normalize::canonical_check(&r.expr, dialect) == ck.expr
+                        crate::sql::expr::canonical_check(&r.expr, dialect) == ck.expr
                             && (ck.name.is_none() || ck.name == r.name)
                     }) {
                         *ck = r.clone();

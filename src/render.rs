@@ -15,23 +15,8 @@ use sea_query::{
 };
 
 use crate::model::*;
-
-/// Quotes an identifier for the dialect (quote characters inside the name are doubled).
-pub fn quote(dialect: Dialect, ident: &str) -> String {
-    match dialect {
-        Dialect::Mysql => format!("`{}`", ident.replace('`', "``")),
-        _ => format!("\"{}\"", ident.replace('"', "\"\"")),
-    }
-}
-
-/// A string literal for the dialect.
-pub fn literal(dialect: Dialect, s: &str) -> String {
-    match dialect {
-        // MySQL treats backslash as an escape unless NO_BACKSLASH_ESCAPES is set.
-        Dialect::Mysql => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
-        _ => format!("'{}'", s.replace('\'', "''")),
-    }
-}
+use crate::sql::quote::quote_list;
+pub use crate::sql::quote::{literal, quote};
 
 /// sea-query writes index and constraint names (`.name(..)`) between quote characters without
 /// doubling the quote characters inside them (identifiers passed as `Alias` are escaped): do it
@@ -41,13 +26,6 @@ fn sq_name(dialect: Dialect, name: &str) -> String {
         Dialect::Mysql => name.replace('`', "``"),
         _ => name.replace('"', "\"\""),
     }
-}
-
-fn quote_list(dialect: Dialect, cols: &[String]) -> String {
-    cols.iter()
-        .map(|c| quote(dialect, c))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The column type as Glance's DDL spells it on this dialect.
@@ -563,14 +541,6 @@ pub fn rebuild_table(from: &Table, to: &Table) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting_doubles_quote_characters() {
-        assert_eq!(quote(Dialect::Postgres, "o\"brien"), "\"o\"\"brien\"");
-        assert_eq!(quote(Dialect::Mysql, "a`b"), "`a``b`");
-        assert_eq!(literal(Dialect::Mysql, "it's \\"), "'it''s \\\\'");
-        assert_eq!(literal(Dialect::Sqlite, "it's"), "'it''s'");
-    }
 
     #[test]
     fn glance_types_per_dialect() {

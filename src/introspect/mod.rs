@@ -21,7 +21,6 @@
 //! prefix index, …) is kept as well as possible and listed in [`Introspected::unsupported`], so
 //! the engine can refuse to touch it instead of silently mangling it.
 
-pub mod lexer;
 mod mysql;
 mod postgres;
 mod sqlite;
@@ -31,7 +30,7 @@ use indexmap::IndexMap;
 
 use crate::db::{Conn, DbError, DbErrorKind, Rows, Value};
 use crate::model::{ColumnType, DefaultValue, Dialect, Schema, Table};
-use lexer::Token;
+use crate::sql::lexer::{self, Token};
 
 /// The result of reading a database's schema.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -235,7 +234,7 @@ fn parse_default(sql: &str, ty: &ColumnType, dialect: Dialect) -> Option<Default
             .map_or_else(|_| DefaultValue::Expr(text.to_string()), DefaultValue::Int),
         _ => DefaultValue::Expr(text.to_string()),
     };
-    Some(crate::normalize::coerce_default(value, ty))
+    Some(value.coerced(ty))
 }
 
 fn is_current_timestamp(word: &str) -> bool {

@@ -6,12 +6,13 @@
 
 use std::collections::HashMap;
 
-use super::{Catalog, Found, Row, lexer, parse_default};
+use super::{Catalog, Found, Row, parse_default};
 use crate::db::DbError;
 use crate::model::{
     Check, Column, ColumnType, DefaultValue, Dialect, FkAction, ForeignKey, Index, PrimaryKey,
     Unique,
 };
+use crate::sql::lexer;
 
 pub(super) async fn read(catalog: &mut Catalog<'_>) -> Result<Found, DbError> {
     let mut found = Found::default();
@@ -94,10 +95,7 @@ async fn read_columns(
             Some(text) if extra.contains("default_generated") => {
                 parse_default(&text, &column.ty, Dialect::Mysql)
             }
-            Some(text) => Some(crate::normalize::coerce_default(
-                mysql8_literal(&text),
-                &column.ty,
-            )),
+            Some(text) => Some(mysql8_literal(&text).coerced(&column.ty)),
         };
         if extra.contains("on update") {
             found.note(&table, format!("column `{name}` has `{extra}`"));

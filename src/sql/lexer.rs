@@ -1,5 +1,5 @@
-//! A small SQL tokenizer, shared by the SQLite `CREATE TABLE` parser ([`super::sqlite_ddl`]) and
-//! by check-expression canonicalization (`crate::normalize`).
+//! A small SQL tokenizer, shared by the SQLite `CREATE TABLE` parser (`introspect::sqlite_ddl`) and
+//! by expression canonicalization ([`super::expr`]).
 //!
 //! It knows exactly what is needed to find clause boundaries safely: string literals, the three
 //! identifier quoting styles, comments, numbers and operators. It does not parse SQL.
