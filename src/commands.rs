@@ -8,10 +8,10 @@ use std::time::Duration;
 use miette::{Diagnostic, Report};
 use serde::Serialize;
 
-use crate::apply::Session;
 use crate::config::DbUrl;
-use crate::db::{Conn, DbError, OpenMode};
 use crate::engine::{self, EngineError, Live, UpgradePlan};
+use crate::exec::Session;
+use crate::exec::connection::{Conn, DbError, OpenMode};
 use crate::model::Dialect;
 use crate::plan::{self, Phase};
 use crate::revisions::RevisionSet;
@@ -189,28 +189,7 @@ pub async fn version(ctx: &Context) -> CmdResult {
 
 /// Version rows without a full introspection (cheap).
 async fn read_version_rows(conn: &mut Conn) -> Result<Option<Vec<String>>, Failure> {
-    let d = conn.dialect();
-    let exists_sql = match d {
-        Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'".to_string(),
-        Dialect::Postgres => "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'alembic_version'".to_string(),
-        Dialect::Mysql => "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'alembic_version'".to_string(),
-    };
-    let n = conn
-        .query_i64(&exists_sql)
-        .await
-        .map_err(|e| DbError::statement("cannot read the catalog", e))?;
-    if n.unwrap_or(0) == 0 {
-        return Ok(None);
-    }
-    let rows = conn
-        .query("SELECT version_num FROM alembic_version")
-        .await
-        .map_err(|e| DbError::statement("cannot read the version table", e))?;
-    Ok(Some(
-        rows.iter()
-            .filter_map(|r| r.first().and_then(|v| v.text()))
-            .collect(),
-    ))
+    Ok(crate::exec::version_table::read(conn).await?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -601,14 +580,9 @@ fn upgraded_line(target: Option<&str>, heads: &[String]) -> String {
     }
 }
 
-/// The version in the legacy `migrate_version` table; None for Glance's empty placeholder
-/// (version 0, created by old tooling on fresh databases).
+/// The version in the legacy `migrate_version` table (None for Glance's empty placeholder).
 async fn legacy_version(conn: &mut Conn) -> Result<Option<i64>, Failure> {
-    let v = conn
-        .query_i64("SELECT MAX(version) FROM migrate_version")
-        .await
-        .map_err(|e| DbError::statement("cannot read the legacy migrate_version table", e))?;
-    Ok(v.filter(|v| *v > 0))
+    Ok(crate::exec::version_table::legacy_version(conn).await?)
 }
 
 /// Maps a legacy sqlalchemy-migrate version to the revision Glance stamped for it.
@@ -755,6 +729,10 @@ async fn run_data(session: &mut Session<'_>, steps: &[engine::DataStep]) -> Resu
     Ok(rows)
 }
 
+async fn run_steps(session: &mut Session<'_>, steps: &[plan::Step]) -> Result<(), Failure> {
+    Ok(session.run_statements(&plan::statements(steps)).await?)
+}
+
 /// Runs DDL steps and moves the version rows, in one transaction where the backend allows.
 async fn run_phase(
     session: &mut Session<'_>,
@@ -764,7 +742,7 @@ async fn run_phase(
     new: &[String],
 ) -> Result<u64, Failure> {
     session.begin_phase().await?;
-    session.run_steps(steps).await?;
+    run_steps(session, steps).await?;
     let rows = run_data(session, data).await?;
     if old != new {
         session.write_heads(old, new).await?;
@@ -989,7 +967,7 @@ async fn perform_upgrade(
                 // One pass straight to the target; the version rows still move through the
                 // expand head first, as Glance's do.
                 session.begin_phase().await?;
-                session.run_steps(&p.expand).await?;
+                run_steps(session, &p.expand).await?;
                 let mid = e_head
                     .clone()
                     .filter(|e| revs.closure(&target_name).contains(e) && glance_flow);

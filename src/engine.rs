@@ -15,8 +15,8 @@ use std::collections::{BTreeSet, HashSet};
 
 use serde::Serialize;
 
-use crate::db::{Conn, DbError};
 use crate::diff::{self, Change};
+use crate::exec::connection::{Conn, DbError};
 use crate::introspect;
 use crate::model::{Check, Dialect, Schema};
 use crate::normalize::normalize;
@@ -25,15 +25,8 @@ use crate::render;
 use crate::revisions::RevisionSet;
 use crate::snapshot::{Branch, DataPhase};
 
-/// Glance's version table (Alembic's).
-pub const VERSION_TABLE: &str = "alembic_version";
-/// The pre-Ocata sqlalchemy-migrate version table.
-pub const LEGACY_VERSION_TABLE: &str = "migrate_version";
-
-/// Tables the engine keeps for itself: never part of a schema comparison.
-pub fn is_bookkeeping(table: &str) -> bool {
-    table == VERSION_TABLE || table == LEGACY_VERSION_TABLE
-}
+pub use crate::exec::version_table::is_bookkeeping;
+use crate::exec::version_table::{self, ALEMBIC_VERSION, MIGRATE_VERSION};
 
 /// The live database as the engine sees it.
 #[derive(Debug, Clone)]
@@ -66,24 +59,13 @@ pub async fn read_live(conn: &mut Conn) -> Result<Live, DbError> {
     let dialect = conn.dialect();
     let intro = introspect::introspect(conn).await?;
     let mut raw = intro.schema;
-    let has_version = raw.tables.contains_key(VERSION_TABLE);
-    let has_legacy_table = raw.tables.contains_key(LEGACY_VERSION_TABLE);
+    let has_version = raw.tables.contains_key(ALEMBIC_VERSION);
+    let has_legacy_table = raw.tables.contains_key(MIGRATE_VERSION);
     raw.tables.retain(|name, _| !is_bookkeeping(name));
     let mut queries = intro.queries;
     let version_rows = if has_version {
         queries += 1;
-        let rows = conn
-            .query(&format!(
-                "SELECT version_num FROM {}",
-                render::quote(dialect, VERSION_TABLE)
-            ))
-            .await
-            .map_err(|e| DbError::statement("cannot read the version table", e))?;
-        Some(
-            rows.iter()
-                .filter_map(|r| r.first().and_then(|v| v.text()))
-                .collect(),
-        )
+        Some(version_table::rows(conn).await?)
     } else {
         None
     };

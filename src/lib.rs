@@ -9,14 +9,13 @@
 // on the error path, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
-pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod db;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod exec;
 pub mod introspect;
 pub mod model;
 pub mod normalize;
@@ -26,3 +25,7 @@ pub mod render;
 pub mod revisions;
 pub mod snapshot;
 pub mod sql;
+
+// Paths of the previous layout, kept while branches written against it are merged: the
+// connection was `db`, the model is `schema::model`'s only module so far.
+pub use exec::connection as db;

@@ -553,6 +553,14 @@ pub fn order_created_tables<'a>(tables: &[&'a Table]) -> Vec<&'a Table> {
     done
 }
 
+/// Every statement of `steps`, in order (what the executor runs).
+pub fn statements(steps: &[Step]) -> Vec<String> {
+    steps
+        .iter()
+        .flat_map(|s| s.statements.iter().cloned())
+        .collect()
+}
+
 /// Renders steps as one SQL script (what `db plan` prints).
 pub fn to_sql_script(steps: &[Step], dialect: Dialect) -> String {
     let mut out = String::new();

@@ -18,7 +18,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::commands::{CmdResult, Context, Failure, Message, fail};
-use crate::db::{Conn, OpenMode, redact};
+use crate::exec::connection::{Conn, OpenMode, redact};
 use exec::{Observer, Options, PurgeError, Report};
 use plan::Mode;
 

@@ -14,8 +14,8 @@ mod engine_support;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use glance_manage::apply::Session;
 use glance_manage::engine;
+use glance_manage::exec::Session;
 use glance_manage::model::Dialect;
 
 use common::TestDb;
@@ -213,7 +213,7 @@ async fn drift_after(
         .await
         .unwrap();
     s.begin_phase().await.unwrap();
-    s.run_steps(&d.repair)
+    s.run_statements(&glance_manage::plan::statements(&d.repair))
         .await
         .unwrap_or_else(|e| panic!("{dialect}, {what}: repair failed: {e}"));
     s.commit_phase().await.unwrap();

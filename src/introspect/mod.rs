@@ -28,7 +28,7 @@ pub mod sqlite_ddl;
 
 use indexmap::IndexMap;
 
-use crate::db::{Conn, DbError, DbErrorKind, Rows, Value};
+use crate::exec::connection::{Conn, DbError, DbErrorKind, Rows, Value};
 use crate::model::{ColumnType, DefaultValue, Dialect, Schema, Table};
 use crate::sql::lexer::{self, Token};
 

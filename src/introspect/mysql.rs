@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::{Catalog, Found, Row, parse_default};
-use crate::db::DbError;
+use crate::exec::connection::DbError;
 use crate::model::{
     Check, Column, ColumnType, DefaultValue, Dialect, FkAction, ForeignKey, Index, PrimaryKey,
     Unique,

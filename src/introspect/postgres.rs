@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::{Catalog, Found, Row, json_strings, parse_default, unexpected};
-use crate::db::DbError;
+use crate::exec::connection::DbError;
 use crate::model::{
     Check, Column, ColumnType, Dialect, EnumType, FkAction, ForeignKey, Index, PrimaryKey, Table,
     Unique,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::sqlite_ddl::{TableDdl, parse_create_table};
 use super::{Catalog, Found, Row, parse_default};
-use crate::db::DbError;
+use crate::exec::connection::DbError;
 use crate::model::{
     Check, Column, ColumnType, Dialect, FkAction, ForeignKey, Index, PrimaryKey, Table, Unique,
 };

@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::db::{Conn, DbError, Value};
 use crate::engine;
+use crate::exec::connection::{Conn, DbError, Value};
 use crate::model::{Dialect, Schema};
 use crate::render;
 use crate::revisions::RevisionSet;
