@@ -10,7 +10,6 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
-pub mod commands;
 pub mod config;
 pub mod diff;
 pub mod engine;
@@ -19,9 +18,10 @@ pub mod exec;
 pub mod introspect;
 pub mod model;
 pub mod normalize;
+pub mod observe;
 pub mod plan;
 pub mod purge;
-pub mod render;
+
 pub mod revisions;
 pub mod snapshot;
 pub mod sql;

@@ -62,7 +62,7 @@ impl fmt::Display for Dialect {
 }
 
 /// Portable column types. After [`Schema::resolve`] only the subset a dialect can hold remains.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub enum ColumnType {
     /// VARCHAR(n)
     String(u32),
@@ -220,7 +220,7 @@ pub fn is_identifier(s: &str) -> bool {
 }
 
 /// A server-side default.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub enum DefaultValue {
     Bool(bool),
     Int(i64),
@@ -280,14 +280,14 @@ impl fmt::Display for DefaultValue {
 }
 
 /// Per-dialect replacement of a column's attributes (Glance's `with_variant`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ColumnOverride {
     pub ty: Option<ColumnType>,
     pub nullable: Option<bool>,
     pub default: Option<Option<DefaultValue>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Column {
     pub name: String,
     pub ty: ColumnType,
@@ -321,19 +321,19 @@ impl Column {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PrimaryKey {
     pub name: Option<String>,
     pub columns: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unique {
     pub name: Option<String>,
     pub columns: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Index {
     pub name: String,
     pub columns: Vec<String>,
@@ -342,7 +342,7 @@ pub struct Index {
     pub dialects: Option<Vec<Dialect>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 pub enum FkAction {
     #[default]
     NoAction,
@@ -374,7 +374,7 @@ impl FkAction {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ForeignKey {
     pub name: Option<String>,
     pub columns: Vec<String>,
@@ -395,7 +395,7 @@ impl ForeignKey {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
     pub name: Option<String>,
     pub expr: String,
@@ -404,7 +404,7 @@ pub struct Check {
 }
 
 /// MySQL/MariaDB table options.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MysqlOptions {
     pub engine: Option<String>,
     pub charset: Option<String>,
@@ -417,7 +417,7 @@ impl MysqlOptions {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Table {
     pub name: String,
     pub columns: Vec<Column>,
@@ -468,13 +468,13 @@ impl Table {
 }
 
 /// A named enumerated type (PostgreSQL `CREATE TYPE … AS ENUM`; inlined elsewhere).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EnumType {
     pub name: String,
     pub values: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Schema {
     pub enums: IndexMap<String, EnumType>,
     pub tables: IndexMap<String, Table>,

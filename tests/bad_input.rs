@@ -2027,7 +2027,7 @@ async fn weird_identifiers_on(dialect: Dialect) {
     assert_clean("weird identifiers", &s);
     let d = common::gm(&db.url, &["--revisions", &r_arg, "db", "drift"]);
     assert_eq!(d.code, 0, "{dialect}: {d:?}");
-    let q = |s: &str| glance_manage::render::quote(dialect, s);
+    let q = |s: &str| glance_manage::sql::quote(dialect, s);
     db.exec(&format!(
         "INSERT INTO {} ({}) VALUES ('i1')",
         q("images"),

@@ -213,7 +213,7 @@ async fn drift_after(
         .await
         .unwrap();
     s.begin_phase().await.unwrap();
-    s.run_statements(&glance_manage::plan::statements(&d.repair))
+    s.run_statements(&glance_manage::plan::statements(dialect, &d.repair))
         .await
         .unwrap_or_else(|e| panic!("{dialect}, {what}: repair failed: {e}"));
     s.commit_phase().await.unwrap();
@@ -224,7 +224,7 @@ async fn drift_after(
 }
 
 fn q(dialect: Dialect, name: &str) -> String {
-    glance_manage::render::quote(dialect, name)
+    glance_manage::sql::quote(dialect, name)
 }
 
 async fn all_drift_cases(dialect: Dialect) {

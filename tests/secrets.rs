@@ -290,7 +290,7 @@ async fn successful_connections(dialect: Dialect) {
             let mut admin = Conn::connect(&db.db_url(), OpenMode::Existing)
                 .await
                 .unwrap();
-            let lit = glance_manage::render::literal(Dialect::Mysql, pw);
+            let lit = glance_manage::sql::literal(Dialect::Mysql, pw);
             admin
                 .execute(&format!("DROP USER IF EXISTS '{user}'@'%'"))
                 .await
@@ -347,7 +347,7 @@ async fn successful_connections(dialect: Dialect) {
     let mut holder = Conn::connect(&db.db_url(), OpenMode::Existing)
         .await
         .unwrap();
-    let key = glance_manage::render::literal(dialect, &format!("glance-manage:{}", db.name));
+    let key = glance_manage::sql::literal(dialect, &format!("glance-manage:{}", db.name));
     let take = match dialect {
         Dialect::Postgres => format!("SELECT pg_advisory_lock(hashtext({key}))"),
         _ => format!("SELECT GET_LOCK({key}, 5)"),

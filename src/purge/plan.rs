@@ -22,7 +22,7 @@ use petgraph::graph::DiGraph;
 use serde::Serialize;
 
 use crate::model::{ColumnType, Dialect, Schema};
-use crate::render::quote;
+use crate::sql::quote;
 
 /// The column that marks a soft-deleted row and dates its deletion.
 pub const DELETED_AT: &str = "deleted_at";

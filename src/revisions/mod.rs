@@ -2,6 +2,8 @@
 //! petgraph, checked for cycles, dangling references, duplicates and unreachable revisions, and
 //! queried for heads, ancestors and the ordered path an upgrade walks.
 
+pub mod author;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::path::Path;

@@ -14,9 +14,65 @@ use sea_query::{
     TableAlterStatement, TableCreateStatement,
 };
 
+use super::step::{Op, PlannedStep, Step};
 use crate::model::*;
-use crate::sql::quote::quote_list;
-pub use crate::sql::quote::{literal, quote};
+use crate::sql::quote::{literal, quote, quote_list};
+
+/// The statements of one op on `dialect`, in order.
+pub fn op(dialect: Dialect, op: &Op) -> Vec<String> {
+    match op {
+        Op::CreateEnum { enum_type } => vec![create_enum(enum_type)],
+        Op::AddEnumValues { name, values } => {
+            values.iter().map(|v| add_enum_value(name, v)).collect()
+        }
+        Op::DropEnum { name } => vec![drop_enum(name)],
+        Op::CreateTable {
+            table,
+            inline_foreign_keys,
+        } => {
+            let mut out = vec![create_table(dialect, table, inline_foreign_keys)];
+            out.extend(
+                table
+                    .indexes
+                    .iter()
+                    .map(|ix| create_index(dialect, &table.name, ix)),
+            );
+            out
+        }
+        Op::DropTable { table } => vec![drop_table(dialect, table)],
+        Op::RenameTable { from, to } => vec![rename_table(dialect, from, to)],
+        Op::AddColumn { table, column } => vec![add_column(dialect, table, column)],
+        Op::DropColumn { table, column } => vec![drop_column(dialect, table, column)],
+        Op::RenameColumn { table, from, to } => vec![rename_column(dialect, table, from, to)],
+        Op::AlterColumn { table, from, to } => alter_column(dialect, table, from, to),
+        Op::SetPrimaryKey {
+            table,
+            from_name,
+            to,
+        } => set_primary_key(dialect, table, from_name.as_deref(), to.as_ref()),
+        Op::AddIndex { table, index } => vec![create_index(dialect, table, index)],
+        Op::DropIndex { table, name } => vec![drop_index(dialect, table, name)],
+        Op::AddUnique { table, unique } => vec![add_unique(dialect, table, unique)],
+        Op::DropUnique { table, name } => vec![drop_unique(dialect, table, name)],
+        Op::AddCheck { table, check } => vec![add_check(dialect, table, check)],
+        Op::DropCheck { table, name } => vec![drop_check(dialect, table, name)],
+        Op::AddForeignKey { table, fk } => vec![add_foreign_key(dialect, table, fk)],
+        Op::DropForeignKey { table, name } => vec![drop_foreign_key(dialect, table, name)],
+        Op::AlterTableOptions { table, from, to } => table_options(table, from, to),
+        Op::RebuildTable { from, to } => rebuild_table(from, to),
+    }
+}
+
+/// A planned step rendered for `dialect`.
+pub fn step(dialect: Dialect, s: &PlannedStep) -> Step {
+    Step {
+        phase: s.phase,
+        summary: s.summary.clone(),
+        source: s.source.clone(),
+        statements: op(dialect, &s.op),
+        rebuild: s.is_rebuild(),
+    }
+}
 
 /// sea-query writes index and constraint names (`.name(..)`) between quote characters without
 /// doubling the quote characters inside them (identifiers passed as `Alias` are escaped): do it
@@ -445,6 +501,13 @@ pub fn set_primary_key(
         }
     }
     out
+}
+
+/// Whether a change of MySQL table options needs a statement ([`table_options`] is not empty):
+/// a new engine, or a new charset/collation with a charset to convert to.
+pub fn table_options_change(from: &MysqlOptions, to: &MysqlOptions) -> bool {
+    (from.engine != to.engine && to.engine.is_some())
+        || ((from.charset != to.charset || from.collation != to.collation) && to.charset.is_some())
 }
 
 pub fn table_options(table: &str, from: &MysqlOptions, to: &MysqlOptions) -> Vec<String> {

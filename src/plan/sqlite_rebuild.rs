@@ -1,0 +1,86 @@
+//! SQLite's table rebuild, planned: which changes need one, and the table a rebuild creates
+//! (the live table after all of the table's changes, keeping the database's own spelling of
+//! what it keeps). The statements are `render::rebuild_table`'s.
+
+use super::step::{Op, Phase, PlannedStep};
+use crate::diff::{self, Change};
+use crate::model::{Dialect, Schema, Table};
+
+/// Whether SQLite's `ALTER TABLE` cannot make `c`, so the table must be rebuilt.
+pub fn needed(c: &Change) -> bool {
+    match c {
+        Change::AlterColumn { .. }
+        | Change::DropColumn { .. }
+        | Change::SetPrimaryKey { .. }
+        | Change::AddUnique { .. }
+        | Change::DropUnique { .. }
+        | Change::AddForeignKey { .. }
+        | Change::DropForeignKey { .. }
+        | Change::AddCheck { .. }
+        | Change::DropCheck { .. } => true,
+        // ADD COLUMN cannot add a NOT NULL column without a default, or a key column.
+        Change::AddColumn { column, .. } => {
+            (!column.nullable && column.default.is_none()) || column.autoincrement
+        }
+        _ => false,
+    }
+}
+
+/// The rebuild of live table `from` absorbing `changes` (all of the table's changes). `raw`
+/// is the table as introspected, before normalization.
+pub fn step(from: &Table, changes: &[&Change], raw: Option<&Table>) -> PlannedStep {
+    let table = from.name.clone();
+    let absorbed: Vec<Change> = changes
+        .iter()
+        .filter(|c| {
+            !matches!(
+                c,
+                Change::RenameTable { .. } | Change::CreateTable(_) | Change::DropTable(_)
+            )
+        })
+        .map(|c| (*c).clone())
+        .collect();
+    let mut scratch = Schema::default();
+    scratch.tables.insert(table.clone(), from.clone());
+    let mut to = diff::apply_all(&scratch, &absorbed)
+        .tables
+        .shift_remove(&table)
+        .expect("table kept");
+    // Column copies follow renames made in this rebuild.
+    for c in &absorbed {
+        if let Change::RenameColumn {
+            from: old, to: new, ..
+        } = c
+            && let Some(col) = to.column_mut(new)
+        {
+            col.renamed_from = Some(old.clone());
+        }
+    }
+    // Checks the table keeps are copied as the database spells them, not in the canonical
+    // form normalization gave them.
+    if let Some(raw) = raw {
+        for ck in &mut to.checks {
+            if let Some(r) = raw.checks.iter().find(|r| {
+                crate::sql::expr::canonical_check(&r.expr, Dialect::Sqlite) == ck.expr
+                    && (ck.name.is_none() || ck.name == r.name)
+            }) {
+                *ck = r.clone();
+            }
+        }
+    }
+    let destructive = absorbed.iter().any(Change::is_destructive);
+    let descr: Vec<String> = absorbed.iter().map(|c| c.to_string()).collect();
+    PlannedStep {
+        phase: if destructive {
+            Phase::Contract
+        } else {
+            Phase::Expand
+        },
+        summary: format!("rebuild table {table} ({})", descr.join("; ")),
+        source: format!("tables.{table}"),
+        op: Op::RebuildTable {
+            from: Box::new(from.clone()),
+            to: Box::new(to),
+        },
+    }
+}
