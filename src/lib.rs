@@ -13,7 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod diff;
 pub mod engine;
-pub mod error;
+
 pub mod exec;
 pub mod introspect;
 pub mod model;

@@ -395,12 +395,70 @@ impl ForeignKey {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A CHECK constraint. Normalization rewrites `name` and `expr` into the form comparisons use
+/// (generated names dropped, canonical expression text) and keeps the constraint as its
+/// source spelled it in [`Check::written`], which is what DDL is rendered from. Equality and
+/// `Debug` look at the comparison form only.
+#[derive(Clone, Serialize)]
 pub struct Check {
     pub name: Option<String>,
     pub expr: String,
     /// Restricts the check to some dialects (None = all).
     pub dialects: Option<Vec<Dialect>>,
+    /// As the snapshot or the database spelled it; set by normalization.
+    pub written: Option<WrittenCheck>,
+}
+
+/// A check constraint as its source spelled it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WrittenCheck {
+    pub name: Option<String>,
+    pub expr: String,
+    /// Its place among the table's checks in the source: a new table declares its checks in
+    /// that order (MariaDB numbers unnamed checks by it).
+    pub position: usize,
+}
+
+impl Check {
+    pub fn new(name: Option<String>, expr: impl Into<String>) -> Check {
+        Check {
+            name,
+            expr: expr.into(),
+            dialects: None,
+            written: None,
+        }
+    }
+
+    /// The name DDL gives the check: the source's.
+    pub fn ddl_name(&self) -> Option<&str> {
+        match &self.written {
+            Some(w) => w.name.as_deref(),
+            None => self.name.as_deref(),
+        }
+    }
+
+    /// The expression text DDL writes: the source's.
+    pub fn ddl_expr(&self) -> &str {
+        self.written.as_ref().map_or(&self.expr, |w| &w.expr)
+    }
+}
+
+impl PartialEq for Check {
+    fn eq(&self, other: &Check) -> bool {
+        self.name == other.name && self.expr == other.expr && self.dialects == other.dialects
+    }
+}
+
+impl Eq for Check {}
+
+impl fmt::Debug for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Check")
+            .field("name", &self.name)
+            .field("expr", &self.expr)
+            .field("dialects", &self.dialects)
+            .finish()
+    }
 }
 
 /// MySQL/MariaDB table options.

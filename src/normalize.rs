@@ -12,6 +12,7 @@ use std::collections::HashSet;
 
 use crate::model::{
     Check, ColumnType, Dialect, FkAction, ForeignKey, Index, MysqlOptions, Schema, Table, Unique,
+    WrittenCheck,
 };
 use crate::sql::expr::{canonical_check, referenced_columns};
 
@@ -72,7 +73,13 @@ fn normalize_table(t: &mut Table, dialect: Dialect) {
     }
 
     let column_names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
-    for check in &mut t.checks {
+    for (position, check) in t.checks.iter_mut().enumerate() {
+        // DDL keeps the source's spelling; comparisons use the canonical form.
+        check.written.get_or_insert_with(|| WrittenCheck {
+            name: check.name.clone(),
+            expr: check.expr.clone(),
+            position,
+        });
         check.expr = canonical_check(&check.expr, dialect);
         check.dialects = None;
         let referenced = referenced_columns(&check.expr, &column_names, dialect);
@@ -377,11 +384,13 @@ mod tests {
             name: Some("CONSTRAINT_1".into()),
             expr: "`deleted` in (0,1)".into(),
             dialects: None,
+            written: None,
         });
         t.checks.push(Check {
             name: Some("deleted".into()),
             expr: "`deleted` >= 0".into(),
             dialects: None,
+            written: None,
         });
         t.mysql = MysqlOptions {
             engine: Some("innodb".into()),

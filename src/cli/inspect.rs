@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::context::{CmdResult, Context, Failure, Message, target_failure};
 use super::glance::{self, NOT_UNDER_CONTROL};
-use super::output::{colorize_diff, json, out, out_raw};
+use super::output::{json, out, out_raw, unified_diff};
 use crate::engine::rolling::{self, PreviewError};
 use crate::engine::target::{current_id, resolve_target};
 use crate::engine::{self, UpgradePlan};
@@ -181,11 +181,8 @@ pub async fn drift(ctx: &Context) -> CmdResult {
     }
     let d = engine::drift(&ctx.revisions, &live).map_err(|e| Failure::from(e).with_code(2))?;
     let has_drift = !d.changes.is_empty() || !d.unsupported.is_empty();
-    let unified = similar::TextDiff::from_lines(&d.expected_toml, &d.live_toml)
-        .unified_diff()
-        .context_radius(3)
-        .header("expected (revision snapshot)", "live (introspected)")
-        .to_string();
+    let headers = ("expected (revision snapshot)", "live (introspected)");
+    let unified = unified_diff(&d.expected_toml, &d.live_toml, headers, false);
     if ctx.json {
         let repair = plan::statements(live.dialect, &d.repair);
         let j = DriftJson {
@@ -218,7 +215,11 @@ pub async fn drift(ctx: &Context) -> CmdResult {
             out(&format!("  - unsupported: {u}"));
         }
         out("");
-        out_raw(&colorize_diff(&unified, ctx.color));
+        out_raw(&if ctx.color {
+            unified_diff(&d.expected_toml, &d.live_toml, headers, true)
+        } else {
+            unified.clone()
+        });
         if !d.repair.is_empty() {
             out("");
             out("-- DDL that would repair it:");

@@ -11,7 +11,6 @@ pub mod purge;
 pub mod revision;
 pub mod upgrade;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,9 +18,9 @@ use clap::Parser;
 
 use crate::config;
 use crate::revisions::RevisionSet;
-use args::{Cli, ColorChoice, DbCommand, Format, GlobalArgs, RevisionCommand, Top};
+use args::{Cli, DbCommand, Format, GlobalArgs, RevisionCommand, Top};
 pub use context::{CmdResult, Context, Failure, Message, fail};
-use output::{install_report_handler, out, render_failure};
+use output::{install_report_handler, out, render_failure, use_color};
 
 const DB_ACTIONS: &[(&str, &str)] = &[
     ("check", "Report any pending database upgrades."),
@@ -66,16 +65,9 @@ const DB_ACTIONS: &[(&str, &str)] = &[
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let color = match cli.global.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-        }
-    };
-    install_report_handler(
-        color && std::io::stderr().is_terminal() || cli.global.color == ColorChoice::Always,
-    );
+    // Diffs go to stdout, diagnostics to stderr: each stream decides for itself.
+    let color = use_color(cli.global.color, &std::io::stdout());
+    install_report_handler(use_color(cli.global.color, &std::io::stderr()));
     let Some(command) = cli.command else {
         let argv0 = std::env::args()
             .next()

@@ -4,8 +4,11 @@
 
 use std::io::Write;
 
+use anstyle::{AnsiColor, Style};
 use miette::Report;
+use similar::{ChangeTag, TextDiff};
 
+use super::args::ColorChoice;
 use super::context::Message;
 
 /// One line on stdout.
@@ -64,25 +67,51 @@ pub fn install_report_handler(color: bool) {
     }));
 }
 
-/// A unified diff, coloured when `color` (headers bold, additions green, removals red, hunk
-/// headers cyan).
-pub fn colorize_diff(text: &str, color: bool) -> String {
+/// The unified diff from `expected` to `live` (3 lines of context), coloured when `color`:
+/// file headers bold, hunk headers cyan, removed lines red, added lines green. Lines are styled
+/// by what they are (similar's `ChangeTag`), not by how their text starts.
+pub fn unified_diff(expected: &str, live: &str, headers: (&str, &str), color: bool) -> String {
+    let diff = TextDiff::from_lines(expected, live);
+    let mut udiff = diff.unified_diff();
+    udiff.context_radius(3).header(headers.0, headers.1);
     if !color {
-        return text.to_string();
+        return udiff.to_string();
     }
-    text.lines()
-        .map(|l| {
-            if l.starts_with("+++") || l.starts_with("---") {
-                format!("\x1b[1m{l}\x1b[0m\n")
-            } else if l.starts_with('+') {
-                format!("\x1b[32m{l}\x1b[0m\n")
-            } else if l.starts_with('-') {
-                format!("\x1b[31m{l}\x1b[0m\n")
-            } else if l.starts_with("@@") {
-                format!("\x1b[36m{l}\x1b[0m\n")
-            } else {
-                format!("{l}\n")
+    let bold = Style::new().bold();
+    let cyan = AnsiColor::Cyan.on_default();
+    let mut out = String::new();
+    for (i, hunk) in udiff.iter_hunks().enumerate() {
+        if i == 0 {
+            out.push_str(&format!("{bold}--- {}{bold:#}\n", headers.0));
+            out.push_str(&format!("{bold}+++ {}{bold:#}\n", headers.1));
+        }
+        out.push_str(&format!("{cyan}{}{cyan:#}\n", hunk.header()));
+        for change in hunk.iter_changes() {
+            let style = match change.tag() {
+                ChangeTag::Delete => AnsiColor::Red.on_default(),
+                ChangeTag::Insert => AnsiColor::Green.on_default(),
+                ChangeTag::Equal => Style::new(),
+            };
+            let text = change.to_string_lossy();
+            let line = text.strip_suffix('\n').unwrap_or(&text);
+            out.push_str(&format!("{style}{}{line}{style:#}\n", change.tag()));
+            if change.missing_newline() {
+                out.push_str("\\ No newline at end of file\n");
             }
-        })
-        .collect()
+        }
+    }
+    out
+}
+
+/// Whether to colour what goes to `stream` under `--color`: `auto` follows the terminal and
+/// the usual variables (`NO_COLOR`, `CLICOLOR`, `CLICOLOR_FORCE`, `TERM=dumb`).
+pub fn use_color<S: anstream::stream::RawStream>(choice: ColorChoice, stream: &S) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => !matches!(
+            anstream::AutoStream::choice(stream),
+            anstream::ColorChoice::Never
+        ),
+    }
 }

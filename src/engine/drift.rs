@@ -2,7 +2,6 @@
 
 use serde::Serialize;
 
-use super::upgrade::snapshot_spelling;
 use super::{EngineError, Live, applied_set, expected};
 use crate::diff;
 use crate::model::Schema;
@@ -29,16 +28,7 @@ pub fn drift(revs: &RevisionSet, live: &Live) -> Result<Drift, EngineError> {
     let applied = applied_set(revs, &heads)?;
     let target = expected(revs, &applied, live.dialect);
     let d = diff::diff(&live.schema, &target);
-    let repair = plan::plan(
-        live.dialect,
-        &live.schema,
-        &live.raw,
-        &snapshot_spelling(
-            &d.changes,
-            &revs.expected_schema(&applied, live.dialect),
-            live.dialect,
-        ),
-    )?;
+    let repair = plan::plan(live.dialect, &live.schema, &live.raw, &d.changes)?;
     let mut unsupported = live.unsupported.clone();
     unsupported.extend(d.unsupported);
     Ok(Drift {

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{EngineError, Live, applied_set, expected};
 use crate::diff::{self, Change};
-use crate::model::{Check, Dialect, Schema};
+use crate::model::{Dialect, Schema};
 use crate::plan::{self, Phase, PlannedStep, Step};
 use crate::revisions::RevisionSet;
 use crate::snapshot::{Branch, DataPhase};
@@ -61,65 +61,6 @@ impl KnownObjects {
             _ => true,
         }
     }
-}
-
-/// Changes as the DDL should spell them. Normalization (which the diff needs) rewrites check
-/// expressions into a canonical form, forgets the names the server would generate and sorts
-/// checks; DDL rendered from that would differ from Glance's: `deleted in (0, 1)` instead of
-/// `deleted IN (0, 1)` in SQLite's stored table SQL, and MariaDB numbering the unnamed checks
-/// of `images` (`CONSTRAINT_<n>`) in expression order instead of column order. So checks of new
-/// tables and added checks are taken from the resolved (not normalized) target: its spelling,
-/// its order and its names, `CONSTRAINT_<n>` included. The normalized changes stay the ones
-/// the planner applies to its model.
-pub(super) fn snapshot_spelling(
-    changes: &[Change],
-    resolved: &Schema,
-    dialect: Dialect,
-) -> Vec<Change> {
-    let spelled = |table: &str, check: &Check| -> Option<Check> {
-        resolved.table(table)?.checks.iter().find_map(|c| {
-            (crate::sql::expr::canonical_check(&c.expr, dialect) == check.expr).then(|| Check {
-                dialects: None,
-                ..c.clone()
-            })
-        })
-    };
-    changes
-        .iter()
-        .map(|c| match c {
-            Change::CreateTable(t) => {
-                let mut t = t.clone();
-                let mut checks: Vec<Check> = Vec::new();
-                if let Some(rt) = resolved.table(&t.name) {
-                    for rc in &rt.checks {
-                        let canon = crate::sql::expr::canonical_check(&rc.expr, dialect);
-                        if t.checks.iter().any(|k| k.expr == canon) {
-                            checks.push(Check {
-                                dialects: None,
-                                ..rc.clone()
-                            });
-                        }
-                    }
-                }
-                for k in &t.checks {
-                    let canon: Vec<String> = checks
-                        .iter()
-                        .map(|c| crate::sql::expr::canonical_check(&c.expr, dialect))
-                        .collect();
-                    if !canon.contains(&k.expr) {
-                        checks.push(k.clone());
-                    }
-                }
-                t.checks = checks;
-                Change::CreateTable(t)
-            }
-            Change::AddCheck { table, check } => Change::AddCheck {
-                table: table.clone(),
-                check: spelled(table, check).unwrap_or_else(|| check.clone()),
-            },
-            other => other.clone(),
-        })
-        .collect()
 }
 
 /// A data-migration step as planned.
@@ -212,13 +153,7 @@ pub fn plan_upgrade(
         let d = diff::diff(&live.schema, &final_target);
         unsupported.extend(d.unsupported);
         let changes = keep(d.changes, &mut left_alone);
-        let resolved = revs.expected_schema(&final_set, dialect);
-        let steps = plan::plan(
-            dialect,
-            &live.schema,
-            &live.raw,
-            &snapshot_spelling(&changes, &resolved, dialect),
-        )?;
+        let steps = plan::plan(dialect, &live.schema, &live.raw, &changes)?;
         let final_heads = revs.heads_of(&final_set);
         return Ok(UpgradePlan {
             dialect,
@@ -253,16 +188,7 @@ pub fn plan_upgrade(
         .into_iter()
         .filter(|c| !defer_to_contract(c) && survives_contract(c, &final_target))
         .collect();
-    let expand = plan::plan(
-        dialect,
-        &live.schema,
-        &live.raw,
-        &snapshot_spelling(
-            &expand_changes,
-            &revs.expected_schema(&expand_set, dialect),
-            dialect,
-        ),
-    )?;
+    let expand = plan::plan(dialect, &live.schema, &live.raw, &expand_changes)?;
     let after_expand = diff::apply_all(&live.schema, &expand_changes);
 
     // 2. data steps
@@ -299,16 +225,7 @@ pub fn plan_upgrade(
         let d = diff::diff(&after_expand, &final_target);
         unsupported.extend(d.unsupported);
         let changes = keep(d.changes, &mut left_alone);
-        contract = plan::plan(
-            dialect,
-            &after_expand,
-            &live.raw,
-            &snapshot_spelling(
-                &changes,
-                &revs.expected_schema(&final_set, dialect),
-                dialect,
-            ),
-        )?;
+        contract = plan::plan(dialect, &after_expand, &live.raw, &changes)?;
     }
     unsupported.sort();
     unsupported.dedup();

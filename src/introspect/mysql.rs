@@ -302,6 +302,7 @@ async fn read_checks(
                 name: Some(row.text(1)?),
                 expr: row.text(2)?,
                 dialects: None,
+                written: None,
             });
         }
     }

@@ -224,6 +224,7 @@ async fn read_constraints(catalog: &mut Catalog<'_>, found: &mut Found) -> Resul
                     name: Some(name),
                     expr,
                     dialects: None,
+                    written: None,
                 }),
                 None => note = Some(format!("check `{name}` is `{definition}`")),
             },

@@ -48,6 +48,7 @@ pub(super) async fn read(catalog: &mut Catalog<'_>) -> Result<Found, DbError> {
                 name: c.name.clone(),
                 expr: c.expr.clone(),
                 dialects: None,
+                written: None,
             })
             .collect();
     }

@@ -157,7 +157,7 @@ pub fn plan(
                     help: None,
                 });
             };
-            steps.push(sqlite_rebuild::step(from, &tchanges, raw_table(&table)));
+            steps.push(sqlite_rebuild::step(from, &tchanges));
             continue;
         }
         for c in tchanges {
@@ -303,15 +303,11 @@ pub fn plan(
                     destructive,
                 ),
                 Change::DropCheck { check, .. } => {
+                    // The name the database gave it (normalization may have dropped it as
+                    // generated).
                     let name = check
-                        .name
-                        .clone()
-                        .or_else(|| {
-                            raw.and_then(|t| {
-                                t.checks.iter().find(|k| same_expr(&k.expr, &check.expr))
-                            })
-                            .and_then(|k| k.name.clone())
-                        })
+                        .ddl_name()
+                        .map(str::to_string)
                         .ok_or_else(|| no_name(c))?;
                     push(&mut steps, c, Op::DropCheck { table: t, name }, destructive)
                 }
@@ -431,17 +427,6 @@ fn no_name(c: &Change) -> PlanError {
         reason: "the database did not report a name for it, so it cannot be dropped".into(),
         help: Some("drop it by hand, then run the command again".into()),
     }
-}
-
-/// Loose comparison of two SQL expressions (quotes, case, spaces and parentheses ignored).
-fn same_expr(a: &str, b: &str) -> bool {
-    let canon = |s: &str| {
-        s.chars()
-            .filter(|c| !matches!(c, '`' | '"' | '(' | ')' | ' ' | '\n' | '\t'))
-            .flat_map(char::to_lowercase)
-            .collect::<String>()
-    };
-    canon(a) == canon(b)
 }
 
 /// Changes grouped by table, tables in first-seen order.

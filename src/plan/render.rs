@@ -250,10 +250,14 @@ pub fn create_table_as(dialect: Dialect, t: &Table, name: &str, fks: &[ForeignKe
     for fk in fks {
         st.foreign_key(&mut fk_create(dialect, name, fk));
     }
-    for ck in &t.checks {
-        let check = match &ck.name {
-            Some(n) => sea_query::Check::named(Alias::new(n), Expr::cust(ck.expr.clone())),
-            None => sea_query::Check::unnamed(Expr::cust(ck.expr.clone())),
+    // As the source spelled and ordered them (see `Check::written`).
+    let mut checks: Vec<&Check> = t.checks.iter().collect();
+    checks.sort_by_key(|c| c.written.as_ref().map_or(usize::MAX, |w| w.position));
+    for ck in checks {
+        let expr = Expr::cust(ck.ddl_expr().to_string());
+        let check = match ck.ddl_name() {
+            Some(n) => sea_query::Check::named(Alias::new(n), expr),
+            None => sea_query::Check::unnamed(expr),
         };
         st.check(check);
     }
@@ -446,14 +450,13 @@ pub fn drop_unique(dialect: Dialect, table: &str, name: &str) -> String {
 
 pub fn add_check(dialect: Dialect, table: &str, ck: &Check) -> String {
     let name = ck
-        .name
-        .as_ref()
+        .ddl_name()
         .map(|n| format!("CONSTRAINT {} ", quote(dialect, n)))
         .unwrap_or_default();
     format!(
         "ALTER TABLE {} ADD {name}CHECK ({})",
         quote(dialect, table),
-        ck.expr
+        ck.ddl_expr()
     )
 }
 

@@ -1,10 +1,10 @@
 //! SQLite's table rebuild, planned: which changes need one, and the table a rebuild creates
-//! (the live table after all of the table's changes, keeping the database's own spelling of
-//! what it keeps). The statements are `render::rebuild_table`'s.
+//! (the live table after all of the table's changes; the checks it keeps carry the database's
+//! own spelling in `Check::written`). The statements are `render::rebuild_table`'s.
 
 use super::step::{Op, Phase, PlannedStep};
 use crate::diff::{self, Change};
-use crate::model::{Dialect, Schema, Table};
+use crate::model::{Schema, Table};
 
 /// Whether SQLite's `ALTER TABLE` cannot make `c`, so the table must be rebuilt.
 pub fn needed(c: &Change) -> bool {
@@ -26,9 +26,8 @@ pub fn needed(c: &Change) -> bool {
     }
 }
 
-/// The rebuild of live table `from` absorbing `changes` (all of the table's changes). `raw`
-/// is the table as introspected, before normalization.
-pub fn step(from: &Table, changes: &[&Change], raw: Option<&Table>) -> PlannedStep {
+/// The rebuild of live table `from` absorbing `changes` (all of the table's changes).
+pub fn step(from: &Table, changes: &[&Change]) -> PlannedStep {
     let table = from.name.clone();
     let absorbed: Vec<Change> = changes
         .iter()
@@ -54,18 +53,6 @@ pub fn step(from: &Table, changes: &[&Change], raw: Option<&Table>) -> PlannedSt
             && let Some(col) = to.column_mut(new)
         {
             col.renamed_from = Some(old.clone());
-        }
-    }
-    // Checks the table keeps are copied as the database spells them, not in the canonical
-    // form normalization gave them.
-    if let Some(raw) = raw {
-        for ck in &mut to.checks {
-            if let Some(r) = raw.checks.iter().find(|r| {
-                crate::sql::expr::canonical_check(&r.expr, Dialect::Sqlite) == ck.expr
-                    && (ck.name.is_none() || ck.name == r.name)
-            }) {
-                *ck = r.clone();
-            }
         }
     }
     let destructive = absorbed.iter().any(Change::is_destructive);

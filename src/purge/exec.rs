@@ -35,7 +35,8 @@ use crate::observe::Observer;
 use crate::revisions::RevisionSet;
 use crate::snapshot::Branch;
 
-use super::plan::{self, Key, Mode, PlanError, Sql, Step, Window};
+use super::graph::{self, Mode, PlanError, Step};
+use super::sql::{Key, Sql, Window};
 
 /// What to purge and how.
 #[derive(Debug, Clone)]
@@ -333,7 +334,7 @@ pub async fn run(
     let (target, from, warning) = target_schema(revs, &live.heads(), dialect);
     report.schema_from = from;
     report.warnings.extend(warning);
-    let steps = plan::build(&live.raw, &target, opts.mode).map_err(PurgeError::Plan)?;
+    let steps = graph::build(&live.raw, &target, opts.mode).map_err(PurgeError::Plan)?;
     if steps.is_empty() {
         report.warnings.push(
             "no soft-deleted table (one with a deleted_at column) in this database: nothing to purge"

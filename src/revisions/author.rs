@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{RevisionError, RevisionSet};
-use crate::error::SnapshotError;
 use crate::model::Schema;
+use crate::snapshot::SnapshotError;
 use crate::snapshot::{self as snap, Branch, FileKind, RevisionMeta};
 
 /// What the new revision is.

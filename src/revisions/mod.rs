@@ -16,8 +16,8 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
 use crate::diff;
-use crate::error::SnapshotError;
 use crate::model::{Dialect, Schema};
+use crate::snapshot::SnapshotError;
 use crate::snapshot::{self, Branch, FileKind, Snapshot};
 
 /// Glance's revision history, compiled into the binary so it works from any directory.
@@ -508,7 +508,8 @@ fn graph_err(
 
 /// "did you mean" text listing the known names nearest to `name` by edit distance.
 pub fn suggest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> String {
-    let mut scored: Vec<(usize, &String)> = known.map(|k| (edit_distance(name, k), k)).collect();
+    let mut scored: Vec<(usize, &String)> =
+        known.map(|k| (strsim::levenshtein(name, k), k)).collect();
     scored.sort();
     let near: Vec<String> = scored
         .iter()
@@ -520,19 +521,4 @@ pub fn suggest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> Strin
     } else {
         format!("nearest known revisions: {}", near.join(", "))
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
