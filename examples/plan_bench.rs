@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use glance_manage::config::DbUrl;
 use glance_manage::db::{Conn, OpenMode};
 use glance_manage::engine;
-use glance_manage::model::Dialect;
 use glance_manage::revisions::RevisionSet;
+use glance_manage::schema::model::Dialect;
 
 struct Args {
     backends: Vec<Dialect>,

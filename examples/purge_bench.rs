@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use glance_manage::config::DbUrl;
 use glance_manage::db::{Conn, OpenMode};
-use glance_manage::model::Dialect;
+use glance_manage::schema::model::Dialect;
 
 const CHILDREN: [(&str, u32); 4] = [
     ("image_properties", 8),

@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 
-use crate::model::{
+use crate::schema::model::{
     Check, ColumnType, Dialect, FkAction, ForeignKey, Index, MysqlOptions, Schema, Table, Unique,
     WrittenCheck,
 };
@@ -324,7 +324,7 @@ pub fn pg_object_name(name1: &str, name2: Option<&str>, label: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Column, DefaultValue, PrimaryKey};
+    use crate::schema::model::{Column, DefaultValue, PrimaryKey};
 
     #[test]
     fn pg_generated_names() {

@@ -158,11 +158,102 @@ fn no_import_circles_between_top_level_modules() {
             )
         })
         .collect();
+    // `cargo test --test architecture -- --nocapture` shows the layering.
+    println!("module graph:\n{}", table.join("\n"));
     assert!(
         cycles.is_empty(),
         "import circles:\n  {}\nmodule graph:\n{}",
         cycles.join("\n  "),
         table.join("\n")
+    );
+}
+
+/// For each module that is a directory (`src/engine/`), which of its files (other than
+/// `mod.rs`, which declares them) use which siblings, through `super::x` or `crate::dir::x`.
+fn sibling_graphs() -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(&src).expect("read src") {
+        let dir = e.expect("entry").path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let dname = dir.file_name().unwrap().to_string_lossy().to_string();
+        let mut files = Vec::new();
+        rust_files(&dir, &mut files);
+        let names: BTreeSet<String> = files
+            .iter()
+            .filter(|f| f.parent() == Some(dir.as_path()))
+            .map(|f| f.file_stem().unwrap().to_string_lossy().to_string())
+            .filter(|n| n != "mod")
+            .collect();
+        let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for f in &files {
+            // A file in a deeper folder counts as its top folder under `dir`.
+            let rel = f.strip_prefix(&dir).unwrap();
+            let first = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy();
+            let me = first.trim_end_matches(".rs").to_string();
+            if me == "mod" {
+                continue;
+            }
+            let text = code(&std::fs::read_to_string(f).expect("read"));
+            let entry = deps.entry(me.clone()).or_default();
+            let prefixes = ["super::".to_string(), format!("crate::{dname}::")];
+            for prefix in &prefixes {
+                let mut rest = text.as_str();
+                while let Some(i) = rest.find(prefix.as_str()) {
+                    let after = &rest[i + prefix.len()..];
+                    let mut used: Vec<String> = Vec::new();
+                    if let Some(group) = after.strip_prefix('{') {
+                        let end = group.find('}').unwrap_or(group.len());
+                        used.extend(group[..end].split(',').map(|p| {
+                            p.trim()
+                                .chars()
+                                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                                .collect()
+                        }));
+                    } else {
+                        used.push(
+                            after
+                                .chars()
+                                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                                .collect(),
+                        );
+                    }
+                    for u in used {
+                        if names.contains(&u) && u != me {
+                            entry.insert(u);
+                        }
+                    }
+                    rest = after;
+                }
+            }
+        }
+        out.insert(dname, deps);
+    }
+    out
+}
+
+#[test]
+fn no_import_circles_between_files_of_a_module() {
+    let mut cycles = Vec::new();
+    for (dir, deps) in sibling_graphs() {
+        for m in deps.keys() {
+            let mut path = vec![m.clone()];
+            if let Some(c) = cycle_from(&deps, m, m, &mut path, &mut BTreeSet::new()) {
+                cycles.push(format!("{dir}: {}", c.join(" -> ")));
+            }
+        }
+    }
+    assert!(
+        cycles.is_empty(),
+        "import circles:\n  {}",
+        cycles.join("\n  ")
     );
 }
 

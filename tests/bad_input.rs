@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::TestDb;
 use glance_manage::config::DbUrl;
 use glance_manage::db::{Conn, OpenMode};
-use glance_manage::model::Dialect;
+use glance_manage::schema::model::Dialect;
 
 const HEAD: &str = "2024_1_contract01";
 const MITAKA01: &str = include_str!("../revisions/mitaka01.toml");

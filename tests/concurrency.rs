@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 
 use common::{Run, TestDb, gm};
-use glance_manage::model::Dialect;
+use glance_manage::schema::model::Dialect;
 
 const HEAD: &str = "2024_1_contract01";
 const SYNCED: &str = "Database is synced successfully.";

@@ -23,8 +23,8 @@ use common::{Run, TestDb, gm, gm_env};
 use glance_manage::config::DbUrl;
 use glance_manage::db::{Conn, OpenMode};
 use glance_manage::engine;
-use glance_manage::model::Dialect;
 use glance_manage::revisions::RevisionSet;
+use glance_manage::schema::model::Dialect;
 
 const HEAD: &str = "2024_1_contract01";
 const FAIL_AFTER: &str = "GLANCE_MANAGE_FAIL_AFTER";

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use glance_manage::engine;
 use glance_manage::exec::Session;
-use glance_manage::model::Dialect;
+use glance_manage::schema::model::Dialect;
 
 use common::TestDb;
 use engine_support::*;

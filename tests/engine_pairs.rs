@@ -9,7 +9,7 @@ mod engine_support;
 
 use glance_manage::db::Conn;
 use glance_manage::engine::{self, UpgradePlan};
-use glance_manage::model::Dialect;
+use glance_manage::schema::model::Dialect;
 
 use engine_support::*;
 

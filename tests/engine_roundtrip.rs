@@ -14,7 +14,7 @@ mod engine_support;
 use std::path::PathBuf;
 
 use glance_manage::engine;
-use glance_manage::model::Dialect;
+use glance_manage::schema::model::Dialect;
 use glance_manage::snapshot::schema_to_toml;
 
 use engine_support::*;

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 use glance_manage::engine::is_bookkeeping;
 use glance_manage::introspect;
-use glance_manage::model::{Dialect, Schema};
+use glance_manage::schema::model::{Dialect, Schema};
 
 use engine_support::*;
 

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{TestDb, gm, gm_raw};
-use glance_manage::model::Dialect;
+use glance_manage::schema::model::Dialect;
 
 struct Case {
     args: Vec<String>,

@@ -787,14 +787,14 @@ for_each_backend!(computed_order_other_schema, |db: TestDb| async move {
 for_each_backend!(database_failure_is_reported, |db: TestDb| async move {
     let db = synced(db).await;
     let trigger = match db.dialect {
-        glance_manage::model::Dialect::Sqlite => {
+        glance_manage::schema::model::Dialect::Sqlite => {
             "CREATE TRIGGER no_del BEFORE DELETE ON image_tags BEGIN SELECT RAISE(ABORT, 'tags are frozen'); END"
         }
-        glance_manage::model::Dialect::Postgres => {
+        glance_manage::schema::model::Dialect::Postgres => {
             "CREATE FUNCTION frozen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'tags are frozen'; END $$;
              CREATE TRIGGER no_del BEFORE DELETE ON image_tags FOR EACH ROW EXECUTE FUNCTION frozen()"
         }
-        glance_manage::model::Dialect::Mysql => {
+        glance_manage::schema::model::Dialect::Mysql => {
             "CREATE TRIGGER no_del BEFORE DELETE ON image_tags FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'tags are frozen'"
         }
     };

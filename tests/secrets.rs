@@ -12,7 +12,7 @@ use std::path::Path;
 use common::{Run, TestDb};
 use glance_manage::config::{self, DbUrl};
 use glance_manage::db::{Conn, OpenMode};
-use glance_manage::model::Dialect;
+use glance_manage::schema::model::Dialect;
 
 /// Passwords built from distinctive fragments: none of the fragments may ever be printed.
 /// The second has every character that ends a URL part early (`?`, `/`, `@`, `#`, `:`).

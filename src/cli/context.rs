@@ -23,7 +23,7 @@ impl Context {
     /// Whether the database exists (a SQLite file that was never created does not; commands
     /// that only read must not create it).
     pub fn database_exists(&self) -> bool {
-        !(self.url.dialect == crate::model::Dialect::Sqlite
+        !(self.url.dialect == crate::schema::model::Dialect::Sqlite
             && !self.url.is_memory()
             && !crate::config::sqlite_path(&self.url).exists())
     }

@@ -3,8 +3,9 @@
 //! Every string an operator's script may grep for is here and nowhere else.
 
 use super::context::{Failure, fail};
+use crate::engine::refusal::Refusal;
 use crate::engine::rolling::Status;
-use crate::engine::runner::{Milestone, Refusal};
+use crate::engine::runner::Milestone;
 
 /// Glance's message when no version rows exist.
 pub const NOT_UNDER_CONTROL: &str = "Database is either not under migration control or under legacy migration control, please run \"glance-manage db sync\" to place the database under alembic migration control.";

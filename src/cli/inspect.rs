@@ -12,9 +12,9 @@ use crate::engine::rolling::{self, PreviewError};
 use crate::engine::target::{current_id, resolve_target};
 use crate::engine::{self, UpgradePlan};
 use crate::exec::{Conn, OpenMode, version_table};
-use crate::model::Dialect;
 use crate::plan::{self, Phase};
 use crate::revisions::RevisionSet;
+use crate::schema::model::Dialect;
 use crate::snapshot::Branch;
 
 // ---------------------------------------------------------------------------------------------

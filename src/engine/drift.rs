@@ -4,9 +4,9 @@ use serde::Serialize;
 
 use super::{EngineError, Live, applied_set, expected};
 use crate::diff;
-use crate::model::Schema;
 use crate::plan::{self, PlannedStep};
 use crate::revisions::RevisionSet;
+use crate::schema::model::Schema;
 
 /// What `db drift` reports.
 #[derive(Debug, Clone, Serialize)]

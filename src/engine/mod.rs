@@ -6,6 +6,7 @@
 //! snapshot ever knew (another application's, an operator's) is left alone and reported.
 
 pub mod drift;
+pub mod refusal;
 pub mod rolling;
 pub mod runner;
 pub mod target;
@@ -16,10 +17,10 @@ use std::collections::BTreeSet;
 use crate::exec::connection::{Conn, DbError};
 use crate::exec::version_table::{self, ALEMBIC_VERSION, MIGRATE_VERSION};
 use crate::introspect;
-use crate::model::{Dialect, Schema};
 use crate::normalize::normalize;
 use crate::plan::PlanError;
 use crate::revisions::RevisionSet;
+use crate::schema::model::{Dialect, Schema};
 use crate::sql::quote;
 
 pub use crate::exec::version_table::is_bookkeeping;

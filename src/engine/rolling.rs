@@ -4,15 +4,15 @@
 
 use std::collections::BTreeSet;
 
-use super::runner::Refusal;
-use super::target::{Target, current_id, legacy_number};
+use super::refusal::{Refusal, legacy_revision};
+use super::target::{Target, current_id};
 use super::{
     EngineError, Live, UpgradePlan, active_migrations, applied_set, plan_upgrade, read_live,
 };
 use crate::exec::connection::{Conn, DbError};
 use crate::exec::version_table;
-use crate::model::Dialect;
 use crate::revisions::RevisionSet;
+use crate::schema::model::Dialect;
 use crate::snapshot::Branch;
 
 use super::upgrade::DataStep;
@@ -82,15 +82,6 @@ pub async fn pending_of(conn: &mut Conn, step: &DataStep) -> Result<i64, DbError
         )
     })?;
     Ok(n.unwrap_or(0))
-}
-
-/// Maps a legacy sqlalchemy-migrate version to the revision Glance stamped for it.
-pub fn legacy_revision(version: i64) -> Result<&'static str, Refusal> {
-    match legacy_number(version) {
-        Some(r) => Ok(r),
-        None if (1..=41).contains(&version) => Err(Refusal::LegacyPreLiberty { version }),
-        None => Err(Refusal::LegacyUnknown { version }),
-    }
 }
 
 /// Why a preview could not be made.

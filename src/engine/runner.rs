@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::drift::schema_matches;
-use super::rolling::{legacy_revision, pending_of, pending_rows};
+use super::refusal::{Refusal, legacy_revision};
+use super::rolling::{pending_of, pending_rows};
 use super::target::{Target, current_id};
 use super::upgrade::DataStep;
 use super::{EngineError, Live, active_migrations, applied_set, plan_upgrade, read_live};
@@ -101,44 +102,6 @@ pub enum Event {
     VersionsWritten {
         from: Vec<String>,
         to: Vec<String>,
-    },
-}
-
-/// A command Glance refuses, with what Glance knows about why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    NoExpandHead,
-    NoContractHead,
-    MigrateBeforeExpand,
-    ContractBeforeExpand,
-    ContractBeforeMigrate,
-    /// The target is already behind the database.
-    Downgrade {
-        heads: Vec<String>,
-        target: String,
-    },
-    /// A data migration ran but rows still need it; the contract phase was not run.
-    DataLeft {
-        rows: i64,
-    },
-    /// `migrate_version` holds a pre-Liberty version (1–41).
-    LegacyPreLiberty {
-        version: i64,
-    },
-    /// `migrate_version` holds a version this tool does not know.
-    LegacyUnknown {
-        version: i64,
-    },
-    /// The legacy database does not have the schema of the revision it would be adopted at.
-    LegacyMismatch {
-        version: i64,
-        revision: String,
-        drift: String,
-    },
-    /// `db version_control` without `--force` on a schema that is not the revision's.
-    StampMismatch {
-        revision: String,
-        drift: String,
     },
 }
 

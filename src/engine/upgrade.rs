@@ -13,9 +13,9 @@ use serde::Serialize;
 
 use super::{EngineError, Live, applied_set, expected};
 use crate::diff::{self, Change};
-use crate::model::{Dialect, Schema};
 use crate::plan::{self, Phase, PlannedStep, Step};
 use crate::revisions::RevisionSet;
+use crate::schema::model::{Dialect, Schema};
 use crate::snapshot::{Branch, DataPhase};
 
 /// Everything any revision ever declared, per dialect: the objects `sync` may drop.

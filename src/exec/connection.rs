@@ -13,7 +13,7 @@ use sqlx::types::chrono::{NaiveDate, NaiveDateTime};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
 use crate::config::{DbUrl, sqlite_path};
-use crate::model::Dialect;
+use crate::schema::model::Dialect;
 
 /// A database error, already stripped of anything secret.
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::connection::{Conn, DbError, DbErrorKind, Param, redact, stmt_error};
 use crate::config::DbUrl;
-use crate::model::Dialect;
+use crate::schema::model::Dialect;
 
 /// A boxed future, so lockers can live behind `dyn Locker`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -13,7 +13,7 @@ use super::connection::{Conn, DbError, DbErrorKind, stmt_error};
 use super::lock::{Locker, locker_for};
 use super::version_table;
 use crate::config::DbUrl;
-use crate::model::Dialect;
+use crate::schema::model::Dialect;
 
 /// Environment variable that makes the executor stop (as if killed) after the k-th statement.
 /// Used by the crash-convergence tests.

@@ -5,7 +5,7 @@
 
 use super::connection::{Conn, DbError, Param, stmt_error};
 use crate::config::DbUrl;
-use crate::model::Dialect;
+use crate::schema::model::Dialect;
 use crate::sql::quote;
 
 /// Glance's version table (Alembic's).

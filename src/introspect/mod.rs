@@ -1,5 +1,5 @@
 //! Reads the live schema of a database into the model, in the *resolved* form for its dialect:
-//! what [`Schema::resolve`](crate::model::Schema::resolve) of a portable snapshot gives for the
+//! what [`Schema::resolve`](crate::schema::model::Schema::resolve) of a portable snapshot gives for the
 //! same DDL (SQLite `VARCHAR(9)` for an enum, MySQL `ENUM(...)` without a type name, …). Names are
 //! reported as the database holds them, generated ones included; `crate::normalize` decides which
 //! names matter.
@@ -29,7 +29,7 @@ pub mod sqlite_ddl;
 use indexmap::IndexMap;
 
 use crate::exec::connection::{Conn, DbError, DbErrorKind, Rows, Value};
-use crate::model::{ColumnType, DefaultValue, Dialect, Schema, Table};
+use crate::schema::model::{ColumnType, DefaultValue, Dialect, Schema, Table};
 use crate::sql::lexer::{self, Token};
 
 /// The result of reading a database's schema.
@@ -91,7 +91,7 @@ fn sort_table(t: &mut Table) {
 /// What a backend reader collects.
 #[derive(Default)]
 struct Found {
-    enums: IndexMap<String, crate::model::EnumType>,
+    enums: IndexMap<String, crate::schema::model::EnumType>,
     tables: IndexMap<String, Table>,
     unsupported: Vec<String>,
 }

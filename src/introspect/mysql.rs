@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::{Catalog, Found, Row, parse_default};
 use crate::exec::connection::DbError;
-use crate::model::{
+use crate::schema::model::{
     Check, Column, ColumnType, DefaultValue, Dialect, FkAction, ForeignKey, Index, PrimaryKey,
     Unique,
 };
@@ -35,7 +35,7 @@ pub(super) async fn read(catalog: &mut Catalog<'_>) -> Result<Found, DbError> {
     for cells in catalog.rows("tables", sql).await? {
         let row = Row::new(&cells, "tables");
         let name = row.text(0)?;
-        let mut table = crate::model::Table::new(&name);
+        let mut table = crate::schema::model::Table::new(&name);
         table.mysql.engine = row.opt_text(1);
         table.mysql.collation = row.opt_text(2);
         table.mysql.charset = row.opt_text(3).or_else(|| {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::{Catalog, Found, Row, json_strings, parse_default, unexpected};
 use crate::exec::connection::DbError;
-use crate::model::{
+use crate::schema::model::{
     Check, Column, ColumnType, Dialect, EnumType, FkAction, ForeignKey, Index, PrimaryKey, Table,
     Unique,
 };

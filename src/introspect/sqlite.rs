@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use super::sqlite_ddl::{TableDdl, parse_create_table};
 use super::{Catalog, Found, Row, parse_default};
 use crate::exec::connection::DbError;
-use crate::model::{
+use crate::schema::model::{
     Check, Column, ColumnType, Dialect, FkAction, ForeignKey, Index, PrimaryKey, Table, Unique,
 };
 

@@ -6,7 +6,7 @@
 //! containing commas or parentheses cannot confuse it, then reads the constraint keywords of
 //! each clause.
 
-use crate::model::Dialect;
+use crate::schema::model::Dialect;
 use crate::sql::lexer::{Spanned, Token, matching_paren, split_top_level_commas, tokenize};
 
 /// A CHECK constraint as written: the expression is the source text inside `CHECK (...)`.

@@ -18,7 +18,7 @@ pub mod step;
 use std::collections::HashSet;
 
 use crate::diff::{self, Change};
-use crate::model::*;
+use crate::schema::model::*;
 pub use script::to_sql_script;
 pub use step::{Op, Phase, PlannedStep, Stage, Step};
 

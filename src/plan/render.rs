@@ -15,7 +15,7 @@ use sea_query::{
 };
 
 use super::step::{Op, PlannedStep, Step};
-use crate::model::*;
+use crate::schema::model::*;
 use crate::sql::quote::{literal, quote, quote_list};
 
 /// The statements of one op on `dialect`, in order.

@@ -1,7 +1,7 @@
 //! Steps as one commented SQL script, the form `db plan` and `db drift` print.
 
 use super::step::{Phase, PlannedStep};
-use crate::model::Dialect;
+use crate::schema::model::Dialect;
 
 /// Renders steps for `dialect` as one SQL script: a `-- phase:` line where the phase changes,
 /// a comment with each step's summary and source, its statements.

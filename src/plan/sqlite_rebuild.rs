@@ -4,7 +4,7 @@
 
 use super::step::{Op, Phase, PlannedStep};
 use crate::diff::{self, Change};
-use crate::model::{Schema, Table};
+use crate::schema::model::{Schema, Table};
 
 /// Whether SQLite's `ALTER TABLE` cannot make `c`, so the table must be rebuilt.
 pub fn needed(c: &Change) -> bool {

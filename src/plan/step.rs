@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::model::{
+use crate::schema::model::{
     Check, Column, EnumType, ForeignKey, Index, MysqlOptions, PrimaryKey, Table, Unique,
 };
 

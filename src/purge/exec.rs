@@ -30,9 +30,9 @@ use serde::Serialize;
 
 use crate::engine;
 use crate::exec::connection::{Conn, DbError, Value};
-use crate::model::{Dialect, Schema};
 use crate::observe::Observer;
 use crate::revisions::RevisionSet;
+use crate::schema::model::{Dialect, Schema};
 use crate::snapshot::Branch;
 
 use super::graph::{self, Mode, PlanError, Step};

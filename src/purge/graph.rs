@@ -22,7 +22,7 @@ use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::DiGraph;
 use serde::Serialize;
 
-use crate::model::{ColumnType, Schema};
+use crate::schema::model::{ColumnType, Schema};
 
 /// The column that marks a soft-deleted row and dates its deletion.
 pub const DELETED_AT: &str = "deleted_at";

@@ -3,7 +3,7 @@
 //! the keyset-walking batch end and the batched DELETE.
 
 use super::graph::{DELETED_AT, Fk, Step};
-use crate::model::Dialect;
+use crate::schema::model::Dialect;
 use crate::sql::quote;
 
 /// Renders the SQL of the steps for one dialect. Values (the cutoff, cursor and window keys)

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{RevisionError, RevisionSet};
-use crate::model::Schema;
+use crate::schema::model::Schema;
 use crate::snapshot::SnapshotError;
 use crate::snapshot::{self as snap, Branch, FileKind, RevisionMeta};
 

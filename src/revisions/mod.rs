@@ -16,7 +16,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
 use crate::diff;
-use crate::model::{Dialect, Schema};
+use crate::schema::model::{Dialect, Schema};
 use crate::snapshot::SnapshotError;
 use crate::snapshot::{self, Branch, FileKind, Snapshot};
 

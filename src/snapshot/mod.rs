@@ -13,7 +13,7 @@ mod write;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use crate::model::{Dialect, Schema};
+use crate::schema::model::{Dialect, Schema};
 
 pub use error::SnapshotError;
 pub use parse::{parse_file, parse_str};

@@ -10,33 +10,14 @@ use std::path::Path;
 use indexmap::IndexMap;
 use toml::Spanned;
 
-use super::error::SnapshotError;
+use super::error::{Ctx, SnapshotError};
 use super::raw::{RawData, RawFile, RawRevision};
 use super::table::{FkSpan, effective, parse_table};
 use super::{
     Branch, DataMigration, DataPhase, FileKind, RevisionMeta, Snapshot, SourceFile,
     is_revision_name,
 };
-use crate::model::{Dialect, EnumType, Schema, lower_type};
-
-pub(super) struct Ctx<'a> {
-    pub path: &'a str,
-    pub text: &'a str,
-}
-
-impl Ctx<'_> {
-    pub fn err(&self, span: Range<usize>, msg: impl Into<String>) -> SnapshotError {
-        SnapshotError::at(self.path, self.text, span, msg.into(), None)
-    }
-    pub fn err_help(
-        &self,
-        span: Range<usize>,
-        msg: impl Into<String>,
-        help: impl Into<String>,
-    ) -> SnapshotError {
-        SnapshotError::at(self.path, self.text, span, msg.into(), Some(help.into()))
-    }
-}
+use crate::schema::model::{Dialect, EnumType, Schema, lower_type};
 
 pub fn parse_file(path: &Path) -> Result<Snapshot, SnapshotError> {
     let text = std::fs::read_to_string(path).map_err(|e| SnapshotError::io(path, &e))?;

@@ -6,10 +6,9 @@ use std::ops::Range;
 
 use toml::Spanned;
 
-use super::error::SnapshotError;
-use super::parse::Ctx;
+use super::error::{Ctx, SnapshotError};
 use super::raw::RawTable;
-use crate::model::*;
+use crate::schema::model::*;
 
 /// Where a foreign key's target was written: (table, index of the FK, `ref_table` span,
 /// `ref_columns` span), for the cross-table pass.

@@ -4,7 +4,7 @@
 use toml_writer::{ToTomlKey, ToTomlValue, TomlKeyBuilder, TomlStringBuilder};
 
 use super::{DataMigration, RevisionMeta};
-use crate::model::*;
+use crate::schema::model::*;
 
 /// A TOML basic string.
 fn q(s: &str) -> String {

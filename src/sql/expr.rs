@@ -7,7 +7,7 @@
 //! model keeps the text as written next to the canonical form.
 
 use super::lexer::{Token, tokenize};
-use crate::model::Dialect;
+use crate::schema::model::Dialect;
 
 /// A parenthesised group or a single token.
 #[derive(Debug, Clone, PartialEq)]
@@ -330,7 +330,7 @@ fn render(tokens: &[Token]) -> String {
         let text = match t {
             Token::Word(w) => w.to_lowercase(),
             Token::Quoted(q) => {
-                let plain = crate::model::is_identifier(q)
+                let plain = crate::schema::model::is_identifier(q)
                     && q.chars().all(|c| !c.is_ascii_uppercase())
                     && !RESERVED.contains(&q.as_str());
                 if plain {

@@ -4,7 +4,7 @@
 //! It knows exactly what is needed to find clause boundaries safely: string literals, the three
 //! identifier quoting styles, comments, numbers and operators. It does not parse SQL.
 
-use crate::model::Dialect;
+use crate::schema::model::Dialect;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Token {

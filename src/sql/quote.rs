@@ -2,7 +2,7 @@
 //! goes through here (or is bound as a parameter), so a name such as `ix"; DROP TABLE images; --`
 //! can never end its identifier early.
 
-use crate::model::Dialect;
+use crate::schema::model::Dialect;
 
 /// Quotes an identifier for the dialect (quote characters inside the name are doubled).
 pub fn quote(dialect: Dialect, ident: &str) -> String {

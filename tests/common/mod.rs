@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use glance_manage::config::DbUrl;
 use glance_manage::db::{Conn, OpenMode};
-use glance_manage::model::Dialect;
+use glance_manage::schema::model::Dialect;
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
 
 /// Renders a diagnostic as the user would see it, without colour or Unicode, so tests can
@@ -171,7 +171,7 @@ macro_rules! for_each_backend {
             #[tokio::test]
             async fn sqlite() {
                 if let Some(db) =
-                    common::TestDb::create(glance_manage::model::Dialect::Sqlite).await
+                    common::TestDb::create(glance_manage::schema::model::Dialect::Sqlite).await
                 {
                     ($body)(db).await;
                 }
@@ -179,14 +179,15 @@ macro_rules! for_each_backend {
             #[tokio::test]
             async fn postgres() {
                 if let Some(db) =
-                    common::TestDb::create(glance_manage::model::Dialect::Postgres).await
+                    common::TestDb::create(glance_manage::schema::model::Dialect::Postgres).await
                 {
                     ($body)(db).await;
                 }
             }
             #[tokio::test]
             async fn mysql() {
-                if let Some(db) = common::TestDb::create(glance_manage::model::Dialect::Mysql).await
+                if let Some(db) =
+                    common::TestDb::create(glance_manage::schema::model::Dialect::Mysql).await
                 {
                     ($body)(db).await;
                 }

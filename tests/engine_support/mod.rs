@@ -9,9 +9,9 @@ use glance_manage::db::Conn;
 use glance_manage::diff::{self, Change};
 use glance_manage::engine::{self, DataStep, Live, UpgradePlan};
 use glance_manage::exec::Session;
-use glance_manage::model::{Dialect, Schema};
 use glance_manage::normalize::normalize;
 use glance_manage::revisions::RevisionSet;
+use glance_manage::schema::model::{Dialect, Schema};
 
 use crate::common::TestDb;
 
