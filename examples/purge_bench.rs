@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use glance_manage::config::DbUrl;
-use glance_manage::db::{Conn, OpenMode};
+use glance_manage::exec::{Conn, OpenMode};
 use glance_manage::schema::model::Dialect;
 
 const CHILDREN: [(&str, u32); 4] = [

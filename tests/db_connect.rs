@@ -3,7 +3,7 @@
 mod common;
 
 use glance_manage::config::DbUrl;
-use glance_manage::db::{Conn, OpenMode};
+use glance_manage::exec::{Conn, OpenMode};
 
 for_each_backend!(connects_and_queries, |db: common::TestDb| async move {
     let mut c = db.conn().await;

@@ -104,17 +104,4 @@ async fn round_trip(dialect: Dialect) {
     );
 }
 
-#[tokio::test]
-async fn every_revision_round_trips_on_sqlite() {
-    round_trip(Dialect::Sqlite).await;
-}
-
-#[tokio::test]
-async fn every_revision_round_trips_on_postgres() {
-    round_trip(Dialect::Postgres).await;
-}
-
-#[tokio::test]
-async fn every_revision_round_trips_on_mysql() {
-    round_trip(Dialect::Mysql).await;
-}
+per_dialect!(every_revision_round_trips => round_trip());

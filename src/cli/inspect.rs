@@ -91,7 +91,7 @@ fn plan_steps_json(p: &UpgradePlan) -> Vec<JsonStep<'_>> {
         kind: if s.is_rebuild() { "rebuild" } else { "ddl" },
         summary: s.summary.clone(),
         source: s.source.clone(),
-        statements: plan::render::op(p.dialect, &s.op).into(),
+        statements: plan::render_op(p.dialect, &s.op).into(),
     };
     let mut v: Vec<JsonStep> = p.expand.iter().map(|s| ddl(Phase::Expand, s)).collect();
     for d in p.expand_data.iter().chain(p.migrate.iter()) {

@@ -1,15 +1,15 @@
-//! The command line: arguments parsed once ([`args`]) into a typed [`Context`], each command
+//! The command line: arguments parsed once (`args`) into a typed `Context`, each command
 //! group in its own file, and everything printed from here (libraries below report through
 //! return values and events, never to the terminal).
 
-pub mod args;
-pub mod context;
-pub mod glance;
-pub mod inspect;
-pub mod output;
-pub mod purge;
-pub mod revision;
-pub mod upgrade;
+mod args;
+mod context;
+mod glance;
+mod inspect;
+mod output;
+mod purge;
+mod revision;
+mod upgrade;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use clap::Parser;
 use crate::config;
 use crate::revisions::RevisionSet;
 use args::{Cli, DbCommand, Format, GlobalArgs, RevisionCommand, Top};
-pub use context::{CmdResult, Context, Failure, Message, fail};
+use context::{Context, Failure, fail};
 use output::{install_report_handler, out, render_failure, use_color};
 
 const DB_ACTIONS: &[(&str, &str)] = &[

@@ -1,6 +1,6 @@
 //! Puts the pieces together: reads the live database (schema + version rows), works out what
 //! a target revision needs ([`upgrade`]), compares a database with its recorded revision
-//! ([`drift`]), and runs the expand → migrate → contract phases ([`runner`]).
+//! ([`drift`](mod@drift)), and runs the expand → migrate → contract phases ([`runner`]).
 //!
 //! Drops are only planned for objects that some revision declared: a table or column no
 //! snapshot ever knew (another application's, an operator's) is left alone and reported.

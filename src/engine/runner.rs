@@ -256,7 +256,7 @@ impl Runner<'_, '_> {
     /// Renders each step for the session's backend and runs it.
     async fn run_steps(&mut self, steps: &[PlannedStep]) -> Result<(), DbError> {
         for step in steps {
-            let statements = plan::render::op(self.session.dialect(), &step.op);
+            let statements = plan::render_op(self.session.dialect(), &step.op);
             let started = Instant::now();
             self.session.run_statements(&statements).await?;
             self.obs.on(&Event::StepApplied {

@@ -10,7 +10,7 @@
 //! table name is ever spliced into SQL.
 //!
 //! Why not sea-schema's discovery: it issues several queries per table and, on the servers we
-//! target, misses or mangles what a schema diff needs (`../shared/crates.md` §3): no CHECK
+//! target, misses or mangles what a schema diff needs (`docs/sea-schema.md`): no CHECK
 //! constraints on SQLite and MariaDB, no non-unique indexes on PostgreSQL, lost SQLite constraint
 //! names and PK column order, wrong SQLite defaults (`'it''s'` → `its`), no partial-index
 //! predicates, and a syntax error on a table named `o'brien`. The catalogs are read directly:

@@ -1,5 +1,5 @@
 //! Orders a list of changes into typed steps ([`step::Op`]), tags each with its phase; SQL
-//! comes last, per dialect ([`render`]).
+//! comes last, per dialect ([`render`](mod@render)).
 //!
 //! Order within a phase: the variant order of [`Stage`] — enum types → renames → FK drops →
 //! check/unique/index drops → new tables (referenced tables first) → new columns → column
@@ -34,15 +34,72 @@ pub struct PlanError {
 
 /// Renders planned steps for `dialect`.
 pub fn render(dialect: Dialect, steps: &[PlannedStep]) -> Vec<Step> {
-    steps.iter().map(|s| render::step(dialect, s)).collect()
+    steps.iter().map(|s| render_step(dialect, s)).collect()
 }
 
 /// Every statement of `steps` rendered for `dialect`, in order (what the executor runs).
 pub fn statements(dialect: Dialect, steps: &[PlannedStep]) -> Vec<String> {
     steps
         .iter()
-        .flat_map(|s| render::op(dialect, &s.op))
+        .flat_map(|s| render_op(dialect, &s.op))
         .collect()
+}
+
+/// The statements of one op on `dialect`, in order.
+pub fn render_op(dialect: Dialect, op: &Op) -> Vec<String> {
+    use render::*;
+    match op {
+        Op::CreateEnum { enum_type } => vec![create_enum(enum_type)],
+        Op::AddEnumValues { name, values } => {
+            values.iter().map(|v| add_enum_value(name, v)).collect()
+        }
+        Op::DropEnum { name } => vec![drop_enum(name)],
+        Op::CreateTable {
+            table,
+            inline_foreign_keys,
+        } => {
+            let mut out = vec![create_table(dialect, table, inline_foreign_keys)];
+            out.extend(
+                table
+                    .indexes
+                    .iter()
+                    .map(|ix| create_index(dialect, &table.name, ix)),
+            );
+            out
+        }
+        Op::DropTable { table } => vec![drop_table(dialect, table)],
+        Op::RenameTable { from, to } => vec![rename_table(dialect, from, to)],
+        Op::AddColumn { table, column } => vec![add_column(dialect, table, column)],
+        Op::DropColumn { table, column } => vec![drop_column(dialect, table, column)],
+        Op::RenameColumn { table, from, to } => vec![rename_column(dialect, table, from, to)],
+        Op::AlterColumn { table, from, to } => alter_column(dialect, table, from, to),
+        Op::SetPrimaryKey {
+            table,
+            from_name,
+            to,
+        } => set_primary_key(dialect, table, from_name.as_deref(), to.as_ref()),
+        Op::AddIndex { table, index } => vec![create_index(dialect, table, index)],
+        Op::DropIndex { table, name } => vec![drop_index(dialect, table, name)],
+        Op::AddUnique { table, unique } => vec![add_unique(dialect, table, unique)],
+        Op::DropUnique { table, name } => vec![drop_unique(dialect, table, name)],
+        Op::AddCheck { table, check } => vec![add_check(dialect, table, check)],
+        Op::DropCheck { table, name } => vec![drop_check(dialect, table, name)],
+        Op::AddForeignKey { table, fk } => vec![add_foreign_key(dialect, table, fk)],
+        Op::DropForeignKey { table, name } => vec![drop_foreign_key(dialect, table, name)],
+        Op::AlterTableOptions { table, from, to } => table_options(table, from, to),
+        Op::RebuildTable { from, to } => sqlite_rebuild::statements(from, to),
+    }
+}
+
+/// A planned step rendered for `dialect`.
+pub fn render_step(dialect: Dialect, s: &PlannedStep) -> Step {
+    Step {
+        phase: s.phase,
+        summary: s.summary.clone(),
+        source: s.source.clone(),
+        statements: render_op(dialect, &s.op),
+        rebuild: s.is_rebuild(),
+    }
 }
 
 /// Orders `changes`, which turn `live` into the target, into typed steps. `live_raw` is the

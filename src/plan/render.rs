@@ -6,7 +6,7 @@
 //! `SERIAL`, `TIMESTAMP WITHOUT TIME ZONE`) rather than sea-query's own spellings. What
 //! sea-query cannot express (ADD CONSTRAINT UNIQUE/CHECK, PostgreSQL DROP DEFAULT, MySQL's full
 //! MODIFY) is written here with the same quoting. sea-query panics on ALTERs SQLite cannot do;
-//! the planner never hands it one (those become a table rebuild, see [`rebuild_table`]).
+//! the planner never hands it one (those become a table rebuild, see [`super::sqlite_rebuild::statements`]).
 
 use sea_query::{
     Alias, ColumnDef, Expr, ForeignKey as SqForeignKey, ForeignKeyAction, Index as SqIndex,
@@ -14,65 +14,8 @@ use sea_query::{
     TableAlterStatement, TableCreateStatement,
 };
 
-use super::step::{Op, PlannedStep, Step};
 use crate::schema::model::*;
 use crate::sql::quote::{literal, quote, quote_list};
-
-/// The statements of one op on `dialect`, in order.
-pub fn op(dialect: Dialect, op: &Op) -> Vec<String> {
-    match op {
-        Op::CreateEnum { enum_type } => vec![create_enum(enum_type)],
-        Op::AddEnumValues { name, values } => {
-            values.iter().map(|v| add_enum_value(name, v)).collect()
-        }
-        Op::DropEnum { name } => vec![drop_enum(name)],
-        Op::CreateTable {
-            table,
-            inline_foreign_keys,
-        } => {
-            let mut out = vec![create_table(dialect, table, inline_foreign_keys)];
-            out.extend(
-                table
-                    .indexes
-                    .iter()
-                    .map(|ix| create_index(dialect, &table.name, ix)),
-            );
-            out
-        }
-        Op::DropTable { table } => vec![drop_table(dialect, table)],
-        Op::RenameTable { from, to } => vec![rename_table(dialect, from, to)],
-        Op::AddColumn { table, column } => vec![add_column(dialect, table, column)],
-        Op::DropColumn { table, column } => vec![drop_column(dialect, table, column)],
-        Op::RenameColumn { table, from, to } => vec![rename_column(dialect, table, from, to)],
-        Op::AlterColumn { table, from, to } => alter_column(dialect, table, from, to),
-        Op::SetPrimaryKey {
-            table,
-            from_name,
-            to,
-        } => set_primary_key(dialect, table, from_name.as_deref(), to.as_ref()),
-        Op::AddIndex { table, index } => vec![create_index(dialect, table, index)],
-        Op::DropIndex { table, name } => vec![drop_index(dialect, table, name)],
-        Op::AddUnique { table, unique } => vec![add_unique(dialect, table, unique)],
-        Op::DropUnique { table, name } => vec![drop_unique(dialect, table, name)],
-        Op::AddCheck { table, check } => vec![add_check(dialect, table, check)],
-        Op::DropCheck { table, name } => vec![drop_check(dialect, table, name)],
-        Op::AddForeignKey { table, fk } => vec![add_foreign_key(dialect, table, fk)],
-        Op::DropForeignKey { table, name } => vec![drop_foreign_key(dialect, table, name)],
-        Op::AlterTableOptions { table, from, to } => table_options(table, from, to),
-        Op::RebuildTable { from, to } => rebuild_table(from, to),
-    }
-}
-
-/// A planned step rendered for `dialect`.
-pub fn step(dialect: Dialect, s: &PlannedStep) -> Step {
-    Step {
-        phase: s.phase,
-        summary: s.summary.clone(),
-        source: s.source.clone(),
-        statements: op(dialect, &s.op),
-        rebuild: s.is_rebuild(),
-    }
-}
 
 /// sea-query writes index and constraint names (`.name(..)`) between quote characters without
 /// doubling the quote characters inside them (identifiers passed as `Alias` are escaped): do it
@@ -558,50 +501,6 @@ pub fn add_enum_value(name: &str, value: &str) -> String {
 
 pub fn drop_enum(name: &str) -> String {
     format!("DROP TYPE {}", quote(Dialect::Postgres, name))
-}
-
-/// The name of the temporary table a SQLite rebuild creates.
-pub fn rebuild_temp_name(table: &str) -> String {
-    format!("_gm_rebuild_{table}")
-}
-
-/// SQLite's table rebuild (its documented 12-step procedure, minus the parts the executor does
-/// around it: `PRAGMA foreign_keys=OFF` before the transaction and `PRAGMA foreign_key_check`
-/// before COMMIT). Creates the target table under a temporary name, copies the columns both
-/// definitions share (following rename hints), drops the old table, renames the new one, and
-/// recreates the target's indexes.
-pub fn rebuild_table(from: &Table, to: &Table) -> Vec<String> {
-    let d = Dialect::Sqlite;
-    let tmp = rebuild_temp_name(&to.name);
-    let mut out = vec![create_table_as(d, to, &tmp, &to.foreign_keys)];
-    let mut dst = Vec::new();
-    let mut src = Vec::new();
-    for c in &to.columns {
-        let source = if from.has_column(&c.name) {
-            Some(c.name.clone())
-        } else {
-            c.renamed_from.clone().filter(|r| from.has_column(r))
-        };
-        if let Some(s) = source {
-            dst.push(quote(d, &c.name));
-            src.push(quote(d, &s));
-        }
-    }
-    if !dst.is_empty() {
-        out.push(format!(
-            "INSERT INTO {} ({}) SELECT {} FROM {}",
-            quote(d, &tmp),
-            dst.join(", "),
-            src.join(", "),
-            quote(d, &from.name)
-        ));
-    }
-    out.push(drop_table(d, &from.name));
-    out.push(rename_table(d, &tmp, &to.name));
-    for ix in &to.indexes {
-        out.push(create_index(d, &to.name, ix));
-    }
-    out
 }
 
 #[cfg(test)]

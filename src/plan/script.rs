@@ -17,7 +17,7 @@ pub fn to_sql_script(steps: &[PlannedStep], dialect: Dialect) -> String {
         if s.is_rebuild() && dialect == Dialect::Sqlite {
             out.push_str("-- (runs with PRAGMA foreign_keys=OFF around the transaction, then PRAGMA foreign_key_check)\n");
         }
-        for st in super::render::op(dialect, &s.op) {
+        for st in super::render_op(dialect, &s.op) {
             out.push_str(&st);
             out.push_str(";\n");
         }

@@ -1,10 +1,12 @@
 //! SQLite's table rebuild, planned: which changes need one, and the table a rebuild creates
 //! (the live table after all of the table's changes; the checks it keeps carry the database's
-//! own spelling in `Check::written`). The statements are `render::rebuild_table`'s.
+//! own spelling in `Check::written`), and the statements that do it.
 
+use super::render;
 use super::step::{Op, Phase, PlannedStep};
 use crate::diff::{self, Change};
-use crate::schema::model::{Schema, Table};
+use crate::schema::model::{Dialect, Schema, Table};
+use crate::sql::quote;
 
 /// Whether SQLite's `ALTER TABLE` cannot make `c`, so the table must be rebuilt.
 pub fn needed(c: &Change) -> bool {
@@ -70,4 +72,48 @@ pub fn step(from: &Table, changes: &[&Change]) -> PlannedStep {
             to: Box::new(to),
         },
     }
+}
+
+/// The name of the temporary table a SQLite rebuild creates.
+pub fn rebuild_temp_name(table: &str) -> String {
+    format!("_gm_rebuild_{table}")
+}
+
+/// SQLite's table rebuild (its documented 12-step procedure, minus the parts the executor does
+/// around it: `PRAGMA foreign_keys=OFF` before the transaction and `PRAGMA foreign_key_check`
+/// before COMMIT). Creates the target table under a temporary name, copies the columns both
+/// definitions share (following rename hints), drops the old table, renames the new one, and
+/// recreates the target's indexes.
+pub fn statements(from: &Table, to: &Table) -> Vec<String> {
+    let d = Dialect::Sqlite;
+    let tmp = rebuild_temp_name(&to.name);
+    let mut out = vec![render::create_table_as(d, to, &tmp, &to.foreign_keys)];
+    let mut dst = Vec::new();
+    let mut src = Vec::new();
+    for c in &to.columns {
+        let source = if from.has_column(&c.name) {
+            Some(c.name.clone())
+        } else {
+            c.renamed_from.clone().filter(|r| from.has_column(r))
+        };
+        if let Some(s) = source {
+            dst.push(quote(d, &c.name));
+            src.push(quote(d, &s));
+        }
+    }
+    if !dst.is_empty() {
+        out.push(format!(
+            "INSERT INTO {} ({}) SELECT {} FROM {}",
+            quote(d, &tmp),
+            dst.join(", "),
+            src.join(", "),
+            quote(d, &from.name)
+        ));
+    }
+    out.push(render::drop_table(d, &from.name));
+    out.push(render::rename_table(d, &tmp, &to.name));
+    for ix in &to.indexes {
+        out.push(render::create_index(d, &to.name, ix));
+    }
+    out
 }

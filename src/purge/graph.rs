@@ -93,7 +93,7 @@ impl Step {
             .unwrap_or(&self.table)
     }
 
-    /// Whether each column of [`Sql::window_end`]'s key is an integer (`deleted_at` is not).
+    /// Whether each column of [`Sql::window_end`](super::sql::Sql::window_end)'s key is an integer (`deleted_at` is not).
     pub fn window_key_numeric(&self) -> Vec<bool> {
         let mut out = vec![false];
         for hop in self.path.iter().rev() {

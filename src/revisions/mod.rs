@@ -368,7 +368,7 @@ impl RevisionSet {
         self.order(&all)
     }
 
-    /// Orders a subset of revisions with the rules of [`walk_order`].
+    /// Orders a subset of revisions with the rules of [`RevisionSet::walk_order`].
     pub fn order(&self, subset: &BTreeSet<String>) -> Vec<&str> {
         let rank = |n: NodeIndex| {
             let s = &self.revisions[self.graph[n]];

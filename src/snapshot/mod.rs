@@ -1,6 +1,6 @@
 //! Revision snapshots: one TOML file per revision holding the *whole* schema at that revision,
-//! plus the revision's metadata and data-migration steps. [`parse`] reads a file into the model
-//! (with diagnostics pointing at the offending TOML line), [`write`] writes the model back.
+//! plus the revision's metadata and data-migration steps. [`parse_str`] reads a file into the model
+//! (with diagnostics pointing at the offending TOML line), [`snapshot_to_toml`] writes it back.
 //!
 //! The format is documented in `docs/snapshot-format.md`.
 

@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use glance_manage::db::Conn;
 use glance_manage::diff::{self, Change};
 use glance_manage::engine::{self, DataStep, Live, UpgradePlan};
+use glance_manage::exec::Conn;
 use glance_manage::exec::Session;
 use glance_manage::normalize::normalize;
 use glance_manage::revisions::RevisionSet;
