@@ -25,10 +25,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use glance_manage::config::DbUrl;
-use glance_manage::db::{Conn, OpenMode};
 use glance_manage::engine;
-use glance_manage::model::Dialect;
+use glance_manage::exec::{Conn, OpenMode};
 use glance_manage::revisions::RevisionSet;
+use glance_manage::schema::model::Dialect;
 
 struct Args {
     backends: Vec<Dialect>,

@@ -16,8 +16,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use glance_manage::config::DbUrl;
-use glance_manage::db::{Conn, OpenMode};
-use glance_manage::model::Dialect;
+use glance_manage::exec::{Conn, OpenMode};
+use glance_manage::schema::model::Dialect;
 
 const CHILDREN: [(&str, u32); 4] = [
     ("image_properties", 8),
@@ -88,7 +88,7 @@ async fn create_db(dialect: Dialect, name: &str, dir: &std::path::Path) -> Strin
             let mut c = Conn::connect(&DbUrl::parse(&admin).unwrap(), OpenMode::Existing)
                 .await
                 .expect("admin connection");
-            let q = glance_manage::render::quote(dialect, name);
+            let q = glance_manage::sql::quote(dialect, name);
             c.execute(&format!("DROP DATABASE IF EXISTS {q}"))
                 .await
                 .unwrap();
@@ -106,7 +106,7 @@ async fn drop_db(dialect: Dialect, name: &str) {
     }
     let admin = admin_url(dialect);
     if let Ok(mut c) = Conn::connect(&DbUrl::parse(&admin).unwrap(), OpenMode::Existing).await {
-        let q = glance_manage::render::quote(dialect, name);
+        let q = glance_manage::sql::quote(dialect, name);
         let _ = c.execute(&format!("DROP DATABASE IF EXISTS {q}")).await;
         c.close().await;
     }

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::TestDb;
 use glance_manage::config::DbUrl;
-use glance_manage::db::{Conn, OpenMode};
-use glance_manage::model::Dialect;
+use glance_manage::exec::{Conn, OpenMode};
+use glance_manage::schema::model::Dialect;
 
 const HEAD: &str = "2024_1_contract01";
 const MITAKA01: &str = include_str!("../revisions/mitaka01.toml");
@@ -143,26 +143,21 @@ fn snap(name: &str, body: &str, msg: &str) -> Case {
 
 /// Runs a case's command in `dir`.
 fn run(args: &[String], env: &[(String, String)], dir: &Path, as_nobody: bool) -> common::Run {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_glance-manage"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("GLANCE_MANAGE_CONNECT_TIMEOUT", "3")
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("RUST_LIB_BACKTRACE");
+    let mut g = common::Gm::new()
+        .args(args)
+        .dir(dir)
+        .env("GLANCE_MANAGE_CONNECT_TIMEOUT", "3");
     for (k, v) in env {
-        cmd.env(k, v);
+        g = g.env(k, v);
     }
+    let mut cmd = g.command();
+    cmd.env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
     if as_nobody {
         use std::os::unix::process::CommandExt;
         cmd.uid(65534).gid(65534);
     }
-    let out = cmd.output().expect("run glance-manage");
-    common::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::Run::from_output(cmd.output().expect("run glance-manage"))
 }
 
 fn is_root() -> bool {
@@ -1985,15 +1980,7 @@ async fn servers(dialect: Dialect) {
     eprintln!("{n} bad-input cases passed on {dialect}");
 }
 
-#[tokio::test]
-async fn bad_input_on_postgres() {
-    servers(Dialect::Postgres).await;
-}
-
-#[tokio::test]
-async fn bad_input_on_mariadb() {
-    servers(Dialect::Mysql).await;
-}
+per_dialect!(servers: bad_input_on_servers => servers());
 
 /// Identifiers with quote characters, SQL comments and 63-byte names on the servers: created
 /// quoted, usable, no drift, and `images` untouched.
@@ -2026,7 +2013,7 @@ async fn weird_identifiers_on(dialect: Dialect) {
     assert_clean("weird identifiers", &s);
     let d = common::gm(&db.url, &["--revisions", &r_arg, "db", "drift"]);
     assert_eq!(d.code, 0, "{dialect}: {d:?}");
-    let q = |s: &str| glance_manage::render::quote(dialect, s);
+    let q = |s: &str| glance_manage::sql::quote(dialect, s);
     db.exec(&format!(
         "INSERT INTO {} ({}) VALUES ('i1')",
         q("images"),
@@ -2054,15 +2041,7 @@ async fn weird_identifiers_on(dialect: Dialect) {
     );
 }
 
-#[tokio::test]
-async fn weird_identifiers_on_postgres() {
-    weird_identifiers_on(Dialect::Postgres).await;
-}
-
-#[tokio::test]
-async fn weird_identifiers_on_mariadb() {
-    weird_identifiers_on(Dialect::Mysql).await;
-}
+per_dialect!(servers: weird_identifiers => weird_identifiers_on());
 
 /// A closed stdout (`glance-manage db plan | head -1`) or stderr (`... 2>&1 | head -1`) is
 /// not a panic.
@@ -2076,15 +2055,11 @@ fn closed_stdout_is_not_a_panic() {
         (&["db", "drift"][..], true, 2),
         (&["db", "upgrade", "nope"][..], true, 1),
     ] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_glance-manage"))
-            .arg("--database-url")
-            .arg(&url)
+        let mut child = common::Gm::new()
+            .url(&url)
             .args(args)
             .env("RUST_BACKTRACE", "0")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+            .spawn();
         // The reader goes away before the output is written.
         drop(child.stdout.take());
         if close_stderr {

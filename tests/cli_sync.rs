@@ -4,7 +4,7 @@
 mod common;
 
 use common::{TestDb, gm, gm_env};
-use glance_manage::model::Dialect;
+use glance_manage::schema::model::Dialect;
 
 const E: &str = "2024_1_expand01";
 const C: &str = "2024_1_contract01";

@@ -9,34 +9,21 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
-use common::{Run, TestDb, gm};
-use glance_manage::model::Dialect;
+use common::{Gm, Run, TestDb, gm};
+use glance_manage::schema::model::Dialect;
 
 const HEAD: &str = "2024_1_contract01";
 const SYNCED: &str = "Database is synced successfully.";
 const UP_TO_DATE: &str = "Database is up to date. No migrations needed.";
 
 fn spawn(url: &str, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_glance-manage"))
-        .arg("--database-url")
-        .arg(url)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn glance-manage")
+    Gm::new().url(url).args(args).spawn()
 }
 
 fn wait(c: Child) -> Run {
-    let o = c.wait_with_output().expect("wait");
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+    Run::from_output(c.wait_with_output().expect("wait"))
 }
 
 /// Starts `n` processes with the same arguments at once and waits for all of them.
@@ -118,20 +105,14 @@ async fn sync_race(dialect: Dialect, n: usize, populated: bool) {
     }
 }
 
-macro_rules! sync_races {
-    ($name:ident, $dialect:expr) => {
-        #[tokio::test]
-        async fn $name() {
-            sync_race($dialect, 2, false).await;
-            sync_race($dialect, 4, false).await;
-            sync_race($dialect, 4, true).await;
-        }
-    };
+/// 2 and 4 syncs of a fresh database, 4 of a populated liberty-era one.
+async fn sync_races(dialect: Dialect) {
+    sync_race(dialect, 2, false).await;
+    sync_race(dialect, 4, false).await;
+    sync_race(dialect, 4, true).await;
 }
 
-sync_races!(sync_races_sqlite, Dialect::Sqlite);
-sync_races!(sync_races_postgres, Dialect::Postgres);
-sync_races!(sync_races_mariadb, Dialect::Mysql);
+per_dialect!(sync_races);
 
 // ---------------------------------------------------------------------------------------------
 // Purge races
@@ -335,16 +316,10 @@ async fn purge_race(dialect: Dialect, n: usize) {
     assert_eq!(db.count("SELECT COUNT(*) FROM images").await, 20, "{ctx}");
 }
 
-macro_rules! purge_races {
-    ($name:ident, $dialect:expr) => {
-        #[tokio::test]
-        async fn $name() {
-            purge_race($dialect, 2).await;
-            purge_race($dialect, 4).await;
-        }
-    };
+/// 2 and 4 purges at once.
+async fn purge_races(dialect: Dialect) {
+    purge_race(dialect, 2).await;
+    purge_race(dialect, 4).await;
 }
 
-purge_races!(purge_races_sqlite, Dialect::Sqlite);
-purge_races!(purge_races_postgres, Dialect::Postgres);
-purge_races!(purge_races_mariadb, Dialect::Mysql);
+per_dialect!(purge_races);

@@ -15,16 +15,16 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{Run, TestDb, gm, gm_env};
+use common::{Gm, Run, TestDb, gm, gm_env};
 use glance_manage::config::DbUrl;
-use glance_manage::db::{Conn, OpenMode};
 use glance_manage::engine;
-use glance_manage::model::Dialect;
+use glance_manage::exec::{Conn, OpenMode};
 use glance_manage::revisions::RevisionSet;
+use glance_manage::schema::model::Dialect;
 
 const HEAD: &str = "2024_1_contract01";
 const FAIL_AFTER: &str = "GLANCE_MANAGE_FAIL_AFTER";
@@ -435,45 +435,8 @@ fn crash_matrix(dialect: Dialect, scenario: Scenario) {
     );
 }
 
-macro_rules! matrix {
-    ($name:ident, $dialect:expr, $scenario:expr) => {
-        #[test]
-        fn $name() {
-            crash_matrix($dialect, $scenario);
-        }
-    };
-}
-
-matrix!(
-    sqlite_fresh_every_kill_point,
-    Dialect::Sqlite,
-    Scenario::Fresh
-);
-matrix!(
-    sqlite_liberty_every_kill_point,
-    Dialect::Sqlite,
-    Scenario::Liberty
-);
-matrix!(
-    postgres_fresh_every_kill_point,
-    Dialect::Postgres,
-    Scenario::Fresh
-);
-matrix!(
-    postgres_liberty_every_kill_point,
-    Dialect::Postgres,
-    Scenario::Liberty
-);
-matrix!(
-    mysql_fresh_every_kill_point,
-    Dialect::Mysql,
-    Scenario::Fresh
-);
-matrix!(
-    mysql_liberty_every_kill_point,
-    Dialect::Mysql,
-    Scenario::Liberty
-);
+per_dialect!(sync: fresh_every_kill_point => crash_matrix(Scenario::Fresh));
+per_dialect!(sync: liberty_every_kill_point => crash_matrix(Scenario::Liberty));
 
 /// Real SIGKILLs: `db sync` killed after 50, 150 and 400 ms (whatever it was doing), then
 /// `db sync` again converges — which needs the dead process's migration lock to be gone.
@@ -492,9 +455,10 @@ async fn sigkill(dialect: Dialect) {
         } else {
             vec![]
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_glance-manage"))
-            .args(["--database-url", &db.url, "db", "sync"])
-            .env("NO_COLOR", "1")
+        let mut child = Gm::new()
+            .url(&db.url)
+            .args(["db", "sync"])
+            .command()
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -516,17 +480,4 @@ async fn sigkill(dialect: Dialect) {
     }
 }
 
-#[tokio::test]
-async fn sigkill_sqlite() {
-    sigkill(Dialect::Sqlite).await;
-}
-
-#[tokio::test]
-async fn sigkill_postgres() {
-    sigkill(Dialect::Postgres).await;
-}
-
-#[tokio::test]
-async fn sigkill_mysql() {
-    sigkill(Dialect::Mysql).await;
-}
+per_dialect!(sigkill);

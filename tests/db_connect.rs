@@ -3,7 +3,7 @@
 mod common;
 
 use glance_manage::config::DbUrl;
-use glance_manage::db::{Conn, OpenMode};
+use glance_manage::exec::{Conn, OpenMode};
 
 for_each_backend!(connects_and_queries, |db: common::TestDb| async move {
     let mut c = db.conn().await;
@@ -43,7 +43,7 @@ async fn missing_sqlite_file_is_not_created_in_existing_mode() {
 for_each_backend!(
     date_and_time_cells_decode_as_text,
     |db: common::TestDb| async move {
-        use glance_manage::model::Dialect;
+        use glance_manage::schema::model::Dialect;
         let sql = match db.dialect {
             Dialect::Postgres => {
                 "SELECT CAST('2020-01-02 03:04:05' AS TIMESTAMP), CAST('2020-01-02' AS DATE)"

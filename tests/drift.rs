@@ -11,37 +11,28 @@
 mod common;
 mod engine_support;
 
-use std::process::{Command, Output};
 use std::time::Duration;
 
-use glance_manage::apply::Session;
 use glance_manage::engine;
-use glance_manage::model::Dialect;
+use glance_manage::exec::Session;
+use glance_manage::schema::model::Dialect;
 
-use common::TestDb;
+use common::{Gm, Run, TestDb};
 use engine_support::*;
 
 const HEAD: &str = "2024_1_contract01";
 
-fn gm(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_glance-manage"))
-        .arg("--database-url")
-        .arg(url)
-        .args(args)
-        .env_remove("NO_COLOR")
-        .output()
-        .expect("run glance-manage")
+/// Runs the binary with the user's colour environment (no `NO_COLOR`).
+fn gm(url: &str, args: &[&str]) -> Run {
+    Gm::new().url(url).args(args).with_color_env().run()
 }
 
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+fn text(o: &Run) -> (String, String) {
+    (o.stdout.clone(), o.stderr.clone())
 }
 
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
+fn code(o: &Run) -> i32 {
+    o.code
 }
 
 /// A database the engine brought to the head.
@@ -213,7 +204,7 @@ async fn drift_after(
         .await
         .unwrap();
     s.begin_phase().await.unwrap();
-    s.run_steps(&d.repair)
+    s.run_statements(&glance_manage::plan::statements(dialect, &d.repair))
         .await
         .unwrap_or_else(|e| panic!("{dialect}, {what}: repair failed: {e}"));
     s.commit_phase().await.unwrap();
@@ -224,7 +215,7 @@ async fn drift_after(
 }
 
 fn q(dialect: Dialect, name: &str) -> String {
-    glance_manage::render::quote(dialect, name)
+    glance_manage::sql::quote(dialect, name)
 }
 
 async fn all_drift_cases(dialect: Dialect) {
@@ -318,7 +309,7 @@ async fn drift_exit_codes(dialect: Dialect) {
     // JSON without drift.
     let o = gm(&db.url, &["db", "drift", "--format", "json"]);
     assert_eq!(code(&o), 0);
-    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    let j: serde_json::Value = serde_json::from_str(&o.stdout).expect("valid JSON");
     assert_eq!(j["drift"], false);
     assert_eq!(j["heads"], serde_json::json!([HEAD]));
 
@@ -326,7 +317,7 @@ async fn drift_exit_codes(dialect: Dialect) {
     drop_index(&db).await;
     let o = gm(&db.url, &["db", "drift", "--format", "json"]);
     assert_eq!(code(&o), 1, "{:?}", text(&o));
-    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    let j: serde_json::Value = serde_json::from_str(&o.stdout).expect("valid JSON");
     assert_eq!(j["drift"], true);
     assert_eq!(
         j["changes"],
@@ -342,13 +333,13 @@ async fn drift_exit_codes(dialect: Dialect) {
 
     // Colour: none in a pipe, ANSI escapes with --color always, none with never.
     let plain = gm(&db.url, &["db", "drift"]);
-    assert!(!String::from_utf8_lossy(&plain.stdout).contains('\x1b'));
+    assert!(!plain.stdout.contains('\x1b'));
     let colored = gm(&db.url, &["--color", "always", "db", "drift"]);
     assert_eq!(code(&colored), 1);
-    let colored_out = String::from_utf8_lossy(&colored.stdout);
+    let colored_out = &colored.stdout;
     assert!(colored_out.contains("\x1b[31m-"), "{colored_out}");
     let never = gm(&db.url, &["db", "drift", "--color", "never"]);
-    assert!(!String::from_utf8_lossy(&never.stdout).contains('\x1b'));
+    assert!(!never.stdout.contains('\x1b'));
 
     // 2 on a version row this history does not know.
     db.exec("UPDATE alembic_version SET version_num = '2099_1_contract01'")
@@ -420,7 +411,7 @@ async fn plan_cases(dialect: Dialect) {
 
     let o = gm(&db.url, &["db", "plan", "--format", "json"]);
     assert_eq!(code(&o), 0);
-    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    let j: serde_json::Value = serde_json::from_str(&o.stdout).expect("valid JSON");
     assert_eq!(j["to"], serde_json::json!([HEAD]));
     assert_eq!(j["from"], serde_json::json!([]));
     let steps = j["steps"].as_array().unwrap();
@@ -470,30 +461,10 @@ async fn plan_cases(dialect: Dialect) {
         "-- nothing to do: the database is at the target revision\n"
     );
     let o = gm(&db.url, &["db", "plan", "--format", "json"]);
-    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    let j: serde_json::Value = serde_json::from_str(&o.stdout).expect("valid JSON");
     assert_eq!(j["steps"], serde_json::json!([]));
 }
 
-macro_rules! per_backend {
-    ($f:ident) => {
-        mod $f {
-            use super::*;
-            #[tokio::test]
-            async fn sqlite() {
-                $f(Dialect::Sqlite).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                $f(Dialect::Postgres).await;
-            }
-            #[tokio::test]
-            async fn mysql() {
-                $f(Dialect::Mysql).await;
-            }
-        }
-    };
-}
-
-per_backend!(all_drift_cases);
-per_backend!(drift_exit_codes);
-per_backend!(plan_cases);
+per_dialect!(all_drift_cases);
+per_dialect!(drift_exit_codes);
+per_dialect!(plan_cases);

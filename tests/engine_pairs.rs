@@ -7,9 +7,9 @@
 mod common;
 mod engine_support;
 
-use glance_manage::db::Conn;
 use glance_manage::engine::{self, UpgradePlan};
-use glance_manage::model::Dialect;
+use glance_manage::exec::Conn;
+use glance_manage::schema::model::Dialect;
 
 use engine_support::*;
 
@@ -84,20 +84,7 @@ async fn walk_pairs(dialect: Dialect) {
     );
 }
 
-#[tokio::test]
-async fn consecutive_pairs_on_sqlite() {
-    walk_pairs(Dialect::Sqlite).await;
-}
-
-#[tokio::test]
-async fn consecutive_pairs_on_postgres() {
-    walk_pairs(Dialect::Postgres).await;
-}
-
-#[tokio::test]
-async fn consecutive_pairs_on_mysql() {
-    walk_pairs(Dialect::Mysql).await;
-}
+per_dialect!(consecutive_pairs => walk_pairs());
 
 // ---------------------------------------------------------------------------------------------
 // The same walk with data
@@ -254,17 +241,4 @@ fn bool_text(dialect: Dialect, b: bool) -> &'static str {
     }
 }
 
-#[tokio::test]
-async fn walk_keeps_rows_on_sqlite() {
-    walk_with_data(Dialect::Sqlite).await;
-}
-
-#[tokio::test]
-async fn walk_keeps_rows_on_postgres() {
-    walk_with_data(Dialect::Postgres).await;
-}
-
-#[tokio::test]
-async fn walk_keeps_rows_on_mysql() {
-    walk_with_data(Dialect::Mysql).await;
-}
+per_dialect!(walk_keeps_rows => walk_with_data());

@@ -14,7 +14,7 @@ mod engine_support;
 use std::path::PathBuf;
 
 use glance_manage::engine;
-use glance_manage::model::Dialect;
+use glance_manage::schema::model::Dialect;
 use glance_manage::snapshot::schema_to_toml;
 
 use engine_support::*;
@@ -104,17 +104,4 @@ async fn round_trip(dialect: Dialect) {
     );
 }
 
-#[tokio::test]
-async fn every_revision_round_trips_on_sqlite() {
-    round_trip(Dialect::Sqlite).await;
-}
-
-#[tokio::test]
-async fn every_revision_round_trips_on_postgres() {
-    round_trip(Dialect::Postgres).await;
-}
-
-#[tokio::test]
-async fn every_revision_round_trips_on_mysql() {
-    round_trip(Dialect::Mysql).await;
-}
+per_dialect!(every_revision_round_trips => round_trip());

@@ -211,7 +211,7 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 // Round trip
 
-fn assert_round_trip(schema: &glance_manage::model::Schema) -> Result<(), TestCaseError> {
+fn assert_round_trip(schema: &glance_manage::schema::model::Schema) -> Result<(), TestCaseError> {
     let text = schema_to_toml(schema);
     let again = parse_str("roundtrip.toml", &text, FileKind::WorkingSchema).map_err(|e| {
         TestCaseError::fail(format!(

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 use glance_manage::engine::is_bookkeeping;
 use glance_manage::introspect;
-use glance_manage::model::{Dialect, Schema};
+use glance_manage::schema::model::{Dialect, Schema};
 
 use engine_support::*;
 
@@ -151,32 +151,6 @@ async fn walk_same_as_glance(dialect: Dialect) {
     );
 }
 
-#[tokio::test]
-async fn sqlite_schema_is_glances() {
-    same_as_glance(Dialect::Sqlite).await;
-}
+per_dialect!(same_as_glance);
 
-#[tokio::test]
-async fn postgres_schema_is_glances() {
-    same_as_glance(Dialect::Postgres).await;
-}
-
-#[tokio::test]
-async fn mysql_schema_is_glances() {
-    same_as_glance(Dialect::Mysql).await;
-}
-
-#[tokio::test]
-async fn sqlite_walk_is_glances() {
-    walk_same_as_glance(Dialect::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_walk_is_glances() {
-    walk_same_as_glance(Dialect::Postgres).await;
-}
-
-#[tokio::test]
-async fn mysql_walk_is_glances() {
-    walk_same_as_glance(Dialect::Mysql).await;
-}
+per_dialect!(walk_same_as_glance);

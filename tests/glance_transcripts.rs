@@ -5,7 +5,7 @@
 mod common;
 
 use common::{TestDb, gm, gm_raw};
-use glance_manage::model::Dialect;
+use glance_manage::schema::model::Dialect;
 
 struct Case {
     args: Vec<String>,
@@ -79,7 +79,12 @@ fn intended_difference(d: Dialect, args: &[String], case: &Case) -> Option<&'sta
     }
 }
 
-async fn replay(dialect: Dialect, file: &str) {
+async fn replay(dialect: Dialect) {
+    let file = match dialect {
+        Dialect::Sqlite => "sqlite.txt",
+        Dialect::Postgres => "postgresql.txt",
+        Dialect::Mysql => "mariadb.txt",
+    };
     let text = std::fs::read_to_string(format!(
         "{}/fixtures/glance/cli/{file}",
         env!("CARGO_MANIFEST_DIR")
@@ -184,17 +189,4 @@ async fn replay(dialect: Dialect, file: &str) {
     );
 }
 
-#[tokio::test]
-async fn sqlite_matches_glance() {
-    replay(Dialect::Sqlite, "sqlite.txt").await;
-}
-
-#[tokio::test]
-async fn postgresql_matches_glance() {
-    replay(Dialect::Postgres, "postgresql.txt").await;
-}
-
-#[tokio::test]
-async fn mariadb_matches_glance() {
-    replay(Dialect::Mysql, "mariadb.txt").await;
-}
+per_dialect!(matches_glance => replay());

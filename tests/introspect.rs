@@ -4,9 +4,9 @@
 mod common;
 
 use glance_manage::introspect::{Introspected, introspect};
-use glance_manage::model::{Dialect, Schema, Table};
 use glance_manage::normalize::normalize;
 use glance_manage::revisions::RevisionSet;
+use glance_manage::schema::model::{Dialect, Schema, Table};
 
 /// Bookkeeping tables the engine filters out before diffing.
 const BOOKKEEPING: [&str; 2] = ["alembic_version", "migrate_version"];
@@ -598,7 +598,9 @@ for_each_backend!(odd_identifiers, |db: common::TestDb| async move {
     let column = table.column("select").expect("column `select`");
     assert_eq!(
         column.default,
-        Some(glance_manage::model::DefaultValue::Str("it's".into()))
+        Some(glance_manage::schema::model::DefaultValue::Str(
+            "it's".into()
+        ))
     );
     assert_eq!(table.uniques.len(), 1);
     assert_eq!(table.uniques[0].columns, vec!["select"]);
@@ -658,7 +660,7 @@ for_each_backend!(
         let u = &found.schema.tables["u"];
         assert!(matches!(
             u.column("t").unwrap().ty,
-            glance_manage::model::ColumnType::Unsupported(_)
+            glance_manage::schema::model::ColumnType::Unsupported(_)
         ));
         assert!(u.column("id").unwrap().autoincrement);
     }

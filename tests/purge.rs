@@ -7,32 +7,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output};
 
-use common::TestDb;
+use common::{Gm, Run, TestDb};
 use glance_manage::purge::{format_utc_micros, now_micros};
 
-const BIN: &str = env!("CARGO_BIN_EXE_glance-manage");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn run(url: &str, args: &[&str]) -> Run {
-    let out: Output = Command::new(BIN)
-        .arg("--database-url")
-        .arg(url)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run glance-manage");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Gm::new().url(url).args(args).run()
 }
 
 fn ok(db: &TestDb, args: &[&str]) -> Run {
@@ -508,8 +488,9 @@ for_each_backend!(dry_run_predicts, |db: TestDb| async move {
 for_each_backend!(two_purges_at_once, |db: TestDb| async move {
     let db = synced(db).await;
     let spawn = || {
-        Command::new(BIN)
-            .args(["--database-url", &db.url, "--format", "json"])
+        Gm::new()
+            .url(&db.url)
+            .args(["--format", "json"])
             .args([
                 "db",
                 "purge",
@@ -520,10 +501,7 @@ for_each_backend!(two_purges_at_once, |db: TestDb| async move {
                 "--batch-size",
                 "1",
             ])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
             .spawn()
-            .unwrap()
     };
     let (a, b) = (spawn(), spawn());
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
@@ -787,14 +765,14 @@ for_each_backend!(computed_order_other_schema, |db: TestDb| async move {
 for_each_backend!(database_failure_is_reported, |db: TestDb| async move {
     let db = synced(db).await;
     let trigger = match db.dialect {
-        glance_manage::model::Dialect::Sqlite => {
+        glance_manage::schema::model::Dialect::Sqlite => {
             "CREATE TRIGGER no_del BEFORE DELETE ON image_tags BEGIN SELECT RAISE(ABORT, 'tags are frozen'); END"
         }
-        glance_manage::model::Dialect::Postgres => {
+        glance_manage::schema::model::Dialect::Postgres => {
             "CREATE FUNCTION frozen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'tags are frozen'; END $$;
              CREATE TRIGGER no_del BEFORE DELETE ON image_tags FOR EACH ROW EXECUTE FUNCTION frozen()"
         }
-        glance_manage::model::Dialect::Mysql => {
+        glance_manage::schema::model::Dialect::Mysql => {
             "CREATE TRIGGER no_del BEFORE DELETE ON image_tags FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'tags are frozen'"
         }
     };

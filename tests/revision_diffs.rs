@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use glance_manage::diff::{Change, diff};
-use glance_manage::model::Dialect;
 use glance_manage::revisions::RevisionSet;
+use glance_manage::schema::model::Dialect;
 
 /// The change revision `name` makes against the schema of its ancestors, on `dialect`.
 fn changes_of(set: &RevisionSet, name: &str, dialect: Dialect) -> Vec<Change> {

@@ -9,10 +9,10 @@ mod common;
 
 use std::path::Path;
 
-use common::{Run, TestDb};
+use common::{Gm, Run, TestDb};
 use glance_manage::config::{self, DbUrl};
-use glance_manage::db::{Conn, OpenMode};
-use glance_manage::model::Dialect;
+use glance_manage::exec::{Conn, OpenMode};
+use glance_manage::schema::model::Dialect;
 
 /// Passwords built from distinctive fragments: none of the fragments may ever be printed.
 /// The second has every character that ends a URL part early (`?`, `/`, `@`, `#`, `:`).
@@ -50,20 +50,14 @@ fn percent_encode(s: &str) -> String {
 }
 
 fn run(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Run {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_glance-manage"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
+    let mut g = Gm::new()
+        .args(args)
+        .dir(dir)
         .env("GLANCE_MANAGE_CONNECT_TIMEOUT", "3");
     for (k, v) in env {
-        cmd.env(k, v);
+        g = g.env(k, v);
     }
-    let out = cmd.output().expect("run glance-manage");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    g.run()
 }
 
 fn assert_no_secret(what: &str, text: &str) {
@@ -295,7 +289,7 @@ async fn successful_connections(dialect: Dialect) {
             let mut admin = Conn::connect(&db.db_url(), OpenMode::Existing)
                 .await
                 .unwrap();
-            let lit = glance_manage::render::literal(Dialect::Mysql, pw);
+            let lit = glance_manage::sql::literal(Dialect::Mysql, pw);
             admin
                 .execute(&format!("DROP USER IF EXISTS '{user}'@'%'"))
                 .await
@@ -352,7 +346,7 @@ async fn successful_connections(dialect: Dialect) {
     let mut holder = Conn::connect(&db.db_url(), OpenMode::Existing)
         .await
         .unwrap();
-    let key = glance_manage::render::literal(dialect, &format!("glance-manage:{}", db.name));
+    let key = glance_manage::sql::literal(dialect, &format!("glance-manage:{}", db.name));
     let take = match dialect {
         Dialect::Postgres => format!("SELECT pg_advisory_lock(hashtext({key}))"),
         _ => format!("SELECT GET_LOCK({key}, 5)"),
@@ -387,12 +381,4 @@ async fn successful_connections(dialect: Dialect) {
     eprintln!("{dialect}: {n} successful runs with a password in the URL");
 }
 
-#[tokio::test]
-async fn successful_connections_postgres() {
-    successful_connections(Dialect::Postgres).await;
-}
-
-#[tokio::test]
-async fn successful_connections_mariadb() {
-    successful_connections(Dialect::Mysql).await;
-}
+per_dialect!(servers: successful_connections_on_servers => successful_connections());

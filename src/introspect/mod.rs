@@ -1,5 +1,5 @@
 //! Reads the live schema of a database into the model, in the *resolved* form for its dialect:
-//! what [`Schema::resolve`](crate::model::Schema::resolve) of a portable snapshot gives for the
+//! what [`Schema::resolve`](crate::schema::model::Schema::resolve) of a portable snapshot gives for the
 //! same DDL (SQLite `VARCHAR(9)` for an enum, MySQL `ENUM(...)` without a type name, …). Names are
 //! reported as the database holds them, generated ones included; `crate::normalize` decides which
 //! names matter.
@@ -10,7 +10,7 @@
 //! table name is ever spliced into SQL.
 //!
 //! Why not sea-schema's discovery: it issues several queries per table and, on the servers we
-//! target, misses or mangles what a schema diff needs (`../shared/crates.md` §3): no CHECK
+//! target, misses or mangles what a schema diff needs (`docs/sea-schema.md`): no CHECK
 //! constraints on SQLite and MariaDB, no non-unique indexes on PostgreSQL, lost SQLite constraint
 //! names and PK column order, wrong SQLite defaults (`'it''s'` → `its`), no partial-index
 //! predicates, and a syntax error on a table named `o'brien`. The catalogs are read directly:
@@ -21,7 +21,6 @@
 //! prefix index, …) is kept as well as possible and listed in [`Introspected::unsupported`], so
 //! the engine can refuse to touch it instead of silently mangling it.
 
-pub mod lexer;
 mod mysql;
 mod postgres;
 mod sqlite;
@@ -29,9 +28,9 @@ pub mod sqlite_ddl;
 
 use indexmap::IndexMap;
 
-use crate::db::{Conn, DbError, DbErrorKind, Rows, Value};
-use crate::model::{ColumnType, DefaultValue, Dialect, Schema, Table};
-use lexer::Token;
+use crate::exec::connection::{Conn, DbError, DbErrorKind, Rows, Value};
+use crate::schema::model::{ColumnType, DefaultValue, Dialect, Schema, Table};
+use crate::sql::lexer::{self, Token};
 
 /// The result of reading a database's schema.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -92,7 +91,7 @@ fn sort_table(t: &mut Table) {
 /// What a backend reader collects.
 #[derive(Default)]
 struct Found {
-    enums: IndexMap<String, crate::model::EnumType>,
+    enums: IndexMap<String, crate::schema::model::EnumType>,
     tables: IndexMap<String, Table>,
     unsupported: Vec<String>,
 }
@@ -235,7 +234,7 @@ fn parse_default(sql: &str, ty: &ColumnType, dialect: Dialect) -> Option<Default
             .map_or_else(|_| DefaultValue::Expr(text.to_string()), DefaultValue::Int),
         _ => DefaultValue::Expr(text.to_string()),
     };
-    Some(crate::normalize::coerce_default(value, ty))
+    Some(value.coerced(ty))
 }
 
 fn is_current_timestamp(word: &str) -> bool {

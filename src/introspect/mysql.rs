@@ -6,12 +6,13 @@
 
 use std::collections::HashMap;
 
-use super::{Catalog, Found, Row, lexer, parse_default};
-use crate::db::DbError;
-use crate::model::{
+use super::{Catalog, Found, Row, parse_default};
+use crate::exec::connection::DbError;
+use crate::schema::model::{
     Check, Column, ColumnType, DefaultValue, Dialect, FkAction, ForeignKey, Index, PrimaryKey,
     Unique,
 };
+use crate::sql::lexer;
 
 pub(super) async fn read(catalog: &mut Catalog<'_>) -> Result<Found, DbError> {
     let mut found = Found::default();
@@ -34,7 +35,7 @@ pub(super) async fn read(catalog: &mut Catalog<'_>) -> Result<Found, DbError> {
     for cells in catalog.rows("tables", sql).await? {
         let row = Row::new(&cells, "tables");
         let name = row.text(0)?;
-        let mut table = crate::model::Table::new(&name);
+        let mut table = crate::schema::model::Table::new(&name);
         table.mysql.engine = row.opt_text(1);
         table.mysql.collation = row.opt_text(2);
         table.mysql.charset = row.opt_text(3).or_else(|| {
@@ -94,10 +95,7 @@ async fn read_columns(
             Some(text) if extra.contains("default_generated") => {
                 parse_default(&text, &column.ty, Dialect::Mysql)
             }
-            Some(text) => Some(crate::normalize::coerce_default(
-                mysql8_literal(&text),
-                &column.ty,
-            )),
+            Some(text) => Some(mysql8_literal(&text).coerced(&column.ty)),
         };
         if extra.contains("on update") {
             found.note(&table, format!("column `{name}` has `{extra}`"));
@@ -304,6 +302,7 @@ async fn read_checks(
                 name: Some(row.text(1)?),
                 expr: row.text(2)?,
                 dialects: None,
+                written: None,
             });
         }
     }

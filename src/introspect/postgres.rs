@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use super::{Catalog, Found, Row, json_strings, parse_default, unexpected};
-use crate::db::DbError;
-use crate::model::{
+use crate::exec::connection::DbError;
+use crate::schema::model::{
     Check, Column, ColumnType, Dialect, EnumType, FkAction, ForeignKey, Index, PrimaryKey, Table,
     Unique,
 };
@@ -224,6 +224,7 @@ async fn read_constraints(catalog: &mut Catalog<'_>, found: &mut Found) -> Resul
                     name: Some(name),
                     expr,
                     dialects: None,
+                    written: None,
                 }),
                 None => note = Some(format!("check `{name}` is `{definition}`")),
             },

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use super::sqlite_ddl::{TableDdl, parse_create_table};
 use super::{Catalog, Found, Row, parse_default};
-use crate::db::DbError;
-use crate::model::{
+use crate::exec::connection::DbError;
+use crate::schema::model::{
     Check, Column, ColumnType, Dialect, FkAction, ForeignKey, Index, PrimaryKey, Table, Unique,
 };
 
@@ -48,6 +48,7 @@ pub(super) async fn read(catalog: &mut Catalog<'_>) -> Result<Found, DbError> {
                 name: c.name.clone(),
                 expr: c.expr.clone(),
                 dialects: None,
+                written: None,
             })
             .collect();
     }

@@ -6,8 +6,8 @@
 //! containing commas or parentheses cannot confuse it, then reads the constraint keywords of
 //! each clause.
 
-use super::lexer::{Spanned, Token, matching_paren, split_top_level_commas, tokenize};
-use crate::model::Dialect;
+use crate::schema::model::Dialect;
+use crate::sql::lexer::{Spanned, Token, matching_paren, split_top_level_commas, tokenize};
 
 /// A CHECK constraint as written: the expression is the source text inside `CHECK (...)`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,14 +28,15 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::db::{Conn, DbError, Value};
 use crate::engine;
-use crate::model::{Dialect, Schema};
-use crate::render;
+use crate::exec::connection::{Conn, DbError, Value};
+use crate::observe::Observer;
 use crate::revisions::RevisionSet;
+use crate::schema::model::{Dialect, Schema};
 use crate::snapshot::Branch;
 
-use super::plan::{self, Key, Mode, PlanError, Sql, Step, Window};
+use super::graph::{self, Mode, PlanError, Step};
+use super::sql::{Key, Sql, Window};
 
 /// What to purge and how.
 #[derive(Debug, Clone)]
@@ -51,16 +52,17 @@ pub struct Options {
     pub skip_referenced: bool,
 }
 
-/// Progress callbacks (log lines, progress bar).
-pub trait Observer {
-    fn table_start(&mut self, _table: &str) {}
-    fn deleted(&mut self, _table: &str, _rows: u64) {}
-    fn table_done(&mut self, _table: &str, _deleted: u64) {}
+/// What a purge reports while it runs (not in a dry run, which deletes nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The purge starts deleting from `table`.
+    TableStarted { table: String },
+    /// A batch deleted `rows` rows of `table`.
+    Deleted { table: String, rows: u64 },
+    /// The purge is done with `table`, which lost `deleted` rows in all.
+    TableFinished { table: String, deleted: u64 },
 }
-
-/// An observer that does nothing.
-pub struct Quiet;
-impl Observer for Quiet {}
 
 /// The statements of a step, as run (values shown as placeholders).
 #[derive(Debug, Clone, Serialize)]
@@ -210,9 +212,9 @@ pub fn target_schema(
 fn sql_value(dialect: Dialect, v: &Value, numeric: bool) -> String {
     match v {
         Value::Int(i) if numeric => i.to_string(),
-        Value::Int(i) => render::literal(dialect, &i.to_string()),
+        Value::Int(i) => crate::sql::literal(dialect, &i.to_string()),
         Value::Text(s) if numeric && s.parse::<i64>().is_ok() => s.clone(),
-        Value::Text(s) => render::literal(dialect, s),
+        Value::Text(s) => crate::sql::literal(dialect, s),
         Value::Float(f) => f.to_string(),
         Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
         Value::Null => "NULL".to_string(),
@@ -295,7 +297,7 @@ pub async fn run(
     revs: &RevisionSet,
     opts: &Options,
     now_micros: i64,
-    obs: &mut dyn Observer,
+    obs: &mut dyn Observer<Event>,
 ) -> Result<Report, PurgeError> {
     let dialect = conn.dialect();
     let cutoff_text = cutoff(now_micros, opts.age_in_days);
@@ -332,7 +334,7 @@ pub async fn run(
     let (target, from, warning) = target_schema(revs, &live.heads(), dialect);
     report.schema_from = from;
     report.warnings.extend(warning);
-    let steps = plan::build(&live.raw, &target, opts.mode).map_err(PurgeError::Plan)?;
+    let steps = graph::build(&live.raw, &target, opts.mode).map_err(PurgeError::Plan)?;
     if steps.is_empty() {
         report.warnings.push(
             "no soft-deleted table (one with a deleted_at column) in this database: nothing to purge"
@@ -341,7 +343,7 @@ pub async fn run(
     }
     let sql = Sql {
         dialect,
-        cutoff: render::literal(dialect, &cutoff_text),
+        cutoff: crate::sql::literal(dialect, &cutoff_text),
         steps: &steps,
     };
     let mut runner = Runner { conn, dialect };
@@ -352,7 +354,9 @@ pub async fn run(
         let first_of_table = i == 0 || steps[i - 1].table != step.table;
         let last_of_table = i + 1 == steps.len() || steps[i + 1].table != step.table;
         if first_of_table && !opts.dry_run {
-            obs.table_start(&step.table);
+            obs.on(&Event::TableStarted {
+                table: step.table.clone(),
+            });
         }
         let cap = *remaining
             .entry(step.table.clone())
@@ -439,7 +443,10 @@ pub async fn run(
                 .filter(|s| s.table == step.table)
                 .map(|s| s.deleted)
                 .sum();
-            obs.table_done(&step.table, total);
+            obs.on(&Event::TableFinished {
+                table: step.table.clone(),
+                deleted: total,
+            });
         }
     }
     report.summarize();
@@ -468,7 +475,7 @@ async fn run_step(
     windows: &mut Vec<Window>,
     sr: &mut StepReport,
     report: &mut Report,
-    obs: &mut dyn Observer,
+    obs: &mut dyn Observer<Event>,
 ) -> Result<(), StepError> {
     let table = step.table.as_str();
     // 1. The window: which eligible rows this run may take.
@@ -562,7 +569,10 @@ async fn run_step(
             pass_deleted += n;
             sr.deleted += n;
             if n > 0 {
-                obs.deleted(table, n);
+                obs.on(&Event::Deleted {
+                    table: table.to_string(),
+                    rows: n,
+                });
             }
             after = Some(upto);
         }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Run;
+use super::{Gm, Run};
 
 pub struct FakeHost {
     dir: tempfile::TempDir,
@@ -49,30 +49,28 @@ impl FakeHost {
         p
     }
 
-    /// Runs the binary with exactly `args`, in `work/`, with this host's environment; no
-    /// inherited OS_* or SNAP variables.
-    pub fn run(&self, args: &[&str]) -> Run {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_glance-manage"));
-        cmd.args(args)
-            .current_dir(self.work())
-            .env("NO_COLOR", "1")
+    /// A runner in `work/` with this host's environment and no inherited OS_* or SNAP
+    /// variables.
+    pub fn gm(&self) -> Gm {
+        let mut g = Gm::new()
+            .dir(&self.work())
             .env("HOME", self.home())
             .env("GLANCE_MANAGE_CONFIG_ROOT", self.root())
             .env_remove("SNAP")
             .env_remove("SNAP_COMMON");
         for (k, _) in std::env::vars() {
             if k.starts_with("OS_") {
-                cmd.env_remove(k);
+                g = g.env_remove(k);
             }
         }
         for (k, v) in &self.env {
-            cmd.env(k, v);
+            g = g.env(k, v);
         }
-        let out = cmd.output().expect("run glance-manage");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        g
+    }
+
+    /// Runs the binary with exactly `args` on this host.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.gm().args(args).run()
     }
 }

@@ -7,8 +7,8 @@ pub mod host;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use glance_manage::config::DbUrl;
-use glance_manage::db::{Conn, OpenMode};
-use glance_manage::model::Dialect;
+use glance_manage::exec::{Conn, OpenMode};
+use glance_manage::schema::model::Dialect;
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
 
 /// Renders a diagnostic as the user would see it, without colour or Unicode, so tests can
@@ -173,7 +173,7 @@ macro_rules! for_each_backend {
             #[tokio::test]
             async fn sqlite() {
                 if let Some(db) =
-                    common::TestDb::create(glance_manage::model::Dialect::Sqlite).await
+                    common::TestDb::create(glance_manage::schema::model::Dialect::Sqlite).await
                 {
                     ($body)(db).await;
                 }
@@ -181,14 +181,15 @@ macro_rules! for_each_backend {
             #[tokio::test]
             async fn postgres() {
                 if let Some(db) =
-                    common::TestDb::create(glance_manage::model::Dialect::Postgres).await
+                    common::TestDb::create(glance_manage::schema::model::Dialect::Postgres).await
                 {
                     ($body)(db).await;
                 }
             }
             #[tokio::test]
             async fn mysql() {
-                if let Some(db) = common::TestDb::create(glance_manage::model::Dialect::Mysql).await
+                if let Some(db) =
+                    common::TestDb::create(glance_manage::schema::model::Dialect::Mysql).await
                 {
                     ($body)(db).await;
                 }
@@ -209,22 +210,102 @@ impl Run {
     pub fn lines(&self) -> Vec<&str> {
         self.stdout.lines().collect()
     }
+
+    pub fn from_output(out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// The built `glance-manage`, set up step by step; every test file runs the binary through
+/// this. `NO_COLOR=1` unless [`Gm::with_color_env`].
+///
+/// ```ignore
+/// let r = Gm::new().url(&db.url).args(["db", "sync"]).env("GLANCE_MANAGE_FAIL_AFTER", "3").run();
+/// ```
+pub struct Gm {
+    cmd: std::process::Command,
+}
+
+impl Default for Gm {
+    fn default() -> Self {
+        Gm::new()
+    }
+}
+
+impl Gm {
+    pub fn new() -> Gm {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_glance-manage"));
+        cmd.env("NO_COLOR", "1");
+        Gm { cmd }
+    }
+
+    /// `--database-url URL` first.
+    pub fn url(mut self, url: &str) -> Gm {
+        self.cmd.arg("--database-url").arg(url);
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Gm
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Gm {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Colour decided by the binary, as for a user (no `NO_COLOR` forced).
+    pub fn env_remove(mut self, key: impl AsRef<std::ffi::OsStr>) -> Gm {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    pub fn with_color_env(mut self) -> Gm {
+        self.cmd.env_remove("NO_COLOR");
+        self
+    }
+
+    pub fn dir(mut self, dir: &std::path::Path) -> Gm {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    /// The underlying command, for what the builder does not cover.
+    pub fn command(self) -> std::process::Command {
+        self.cmd
+    }
+
+    /// Runs to the end and collects the output.
+    pub fn run(mut self) -> Run {
+        Run::from_output(self.cmd.output().expect("run glance-manage"))
+    }
+
+    /// Starts it with stdout and stderr piped (collect with `wait_with_output`).
+    pub fn spawn(mut self) -> std::process::Child {
+        self.cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start glance-manage")
+    }
 }
 
 /// Runs `glance-manage --database-url URL <args>` with extra environment variables.
 pub fn gm_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_glance-manage"));
-    cmd.arg("--database-url").arg(url).args(args);
+    let mut g = Gm::new().url(url).args(args);
     for (k, v) in env {
-        cmd.env(k, v);
+        g = g.env(k, v);
     }
-    cmd.env("NO_COLOR", "1");
-    let out = cmd.output().expect("run glance-manage");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    g.run()
 }
 
 /// Runs `glance-manage --database-url URL <args>`.
@@ -234,17 +315,70 @@ pub fn gm(url: &str, args: &[&str]) -> Run {
 
 /// Runs the binary with exactly these arguments (no URL added).
 pub fn gm_raw(args: &[&str], dir: Option<&std::path::Path>) -> Run {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_glance-manage"));
-    cmd.args(args).env("NO_COLOR", "1");
+    let mut g = Gm::new().args(args);
     if let Some(d) = dir {
-        cmd.current_dir(d);
+        g = g.dir(d);
     }
-    let out = cmd.output().expect("run glance-manage");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    g.run()
+}
+
+/// One test per backend for a function taking the [`Dialect`] first:
+/// - `per_dialect!(f);` → `mod f { sqlite, postgres, mysql }`, each `f(Dialect::X).await`;
+/// - `per_dialect!(name => f(a, b));` → each `f(Dialect::X, a, b).await`;
+/// - `per_dialect!(servers: name => f(..));` → PostgreSQL and MariaDB only;
+/// - `per_dialect!(sync: name => f(..));` → plain `#[test]`s of a function that is not async.
+#[macro_export]
+macro_rules! per_dialect {
+    ($f:ident) => {
+        $crate::per_dialect!($f => $f());
+    };
+    ($name:ident => $f:ident($($arg:expr),*)) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                $f(glance_manage::schema::model::Dialect::Sqlite $(, $arg)*).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                $f(glance_manage::schema::model::Dialect::Postgres $(, $arg)*).await;
+            }
+            #[tokio::test]
+            async fn mysql() {
+                $f(glance_manage::schema::model::Dialect::Mysql $(, $arg)*).await;
+            }
+        }
+    };
+    (servers: $name:ident => $f:ident($($arg:expr),*)) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn postgres() {
+                $f(glance_manage::schema::model::Dialect::Postgres $(, $arg)*).await;
+            }
+            #[tokio::test]
+            async fn mysql() {
+                $f(glance_manage::schema::model::Dialect::Mysql $(, $arg)*).await;
+            }
+        }
+    };
+    (sync: $name:ident => $f:ident($($arg:expr),*)) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn sqlite() {
+                $f(glance_manage::schema::model::Dialect::Sqlite $(, $arg)*);
+            }
+            #[test]
+            fn postgres() {
+                $f(glance_manage::schema::model::Dialect::Postgres $(, $arg)*);
+            }
+            #[test]
+            fn mysql() {
+                $f(glance_manage::schema::model::Dialect::Mysql $(, $arg)*);
+            }
+        }
+    };
 }
 
 impl TestDb {

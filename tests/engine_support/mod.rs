@@ -5,13 +5,13 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use glance_manage::apply::Session;
-use glance_manage::db::Conn;
 use glance_manage::diff::{self, Change};
 use glance_manage::engine::{self, DataStep, Live, UpgradePlan};
-use glance_manage::model::{Dialect, Schema};
+use glance_manage::exec::Conn;
+use glance_manage::exec::Session;
 use glance_manage::normalize::normalize;
 use glance_manage::revisions::RevisionSet;
+use glance_manage::schema::model::{Dialect, Schema};
 
 use crate::common::TestDb;
 
@@ -64,7 +64,7 @@ async fn run_data(session: &mut Session<'_>, steps: &[DataStep]) {
 }
 
 fn all_sql(p: &UpgradePlan) -> String {
-    glance_manage::commands::render_plan_sql(p)
+    p.script()
 }
 
 /// Applies a plan the way `db upgrade` does: expand DDL + expand data + version rows, the
@@ -78,14 +78,14 @@ pub async fn apply_plan(db: &TestDb, conn: &mut Conn, p: &UpgradePlan) {
     let ctx = || format!("applying plan on {}:\n{}", p.dialect, all_sql(p));
     if p.fresh {
         s.begin_phase().await.unwrap();
-        s.run_steps(&p.expand)
+        s.run_statements(&glance_manage::plan::statements(p.dialect, &p.expand))
             .await
             .unwrap_or_else(|e| panic!("{e}\n{}", ctx()));
         s.write_heads(&[], &p.final_heads).await.unwrap();
         s.commit_phase().await.unwrap();
     } else {
         s.begin_phase().await.unwrap();
-        s.run_steps(&p.expand)
+        s.run_statements(&glance_manage::plan::statements(p.dialect, &p.expand))
             .await
             .unwrap_or_else(|e| panic!("{e}\n{}", ctx()));
         run_data(&mut s, &p.expand_data).await;
@@ -97,7 +97,7 @@ pub async fn apply_plan(db: &TestDb, conn: &mut Conn, p: &UpgradePlan) {
         run_data(&mut s, &p.migrate).await;
         s.commit_phase().await.unwrap();
         s.begin_phase().await.unwrap();
-        s.run_steps(&p.contract)
+        s.run_statements(&glance_manage::plan::statements(p.dialect, &p.contract))
             .await
             .unwrap_or_else(|e| panic!("{e}\n{}", ctx()));
         if p.expand_heads != p.final_heads {

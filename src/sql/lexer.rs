@@ -1,10 +1,10 @@
-//! A small SQL tokenizer, shared by the SQLite `CREATE TABLE` parser ([`super::sqlite_ddl`]) and
-//! by check-expression canonicalization (`crate::normalize`).
+//! A small SQL tokenizer, shared by the SQLite `CREATE TABLE` parser (`introspect::sqlite_ddl`) and
+//! by expression canonicalization ([`super::expr`]).
 //!
 //! It knows exactly what is needed to find clause boundaries safely: string literals, the three
 //! identifier quoting styles, comments, numbers and operators. It does not parse SQL.
 
-use crate::model::Dialect;
+use crate::schema::model::Dialect;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Token {

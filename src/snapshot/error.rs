@@ -67,3 +67,23 @@ fn clamp(span: Range<usize>, len: usize) -> Range<usize> {
     let end = span.end.clamp(start, len);
     start..end
 }
+
+/// The file being parsed: every error made through it points into that file.
+pub(super) struct Ctx<'a> {
+    pub path: &'a str,
+    pub text: &'a str,
+}
+
+impl Ctx<'_> {
+    pub fn err(&self, span: Range<usize>, msg: impl Into<String>) -> SnapshotError {
+        SnapshotError::at(self.path, self.text, span, msg.into(), None)
+    }
+    pub fn err_help(
+        &self,
+        span: Range<usize>,
+        msg: impl Into<String>,
+        help: impl Into<String>,
+    ) -> SnapshotError {
+        SnapshotError::at(self.path, self.text, span, msg.into(), Some(help.into()))
+    }
+}

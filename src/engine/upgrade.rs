@@ -1,5 +1,4 @@
-//! Puts the pieces together: reads the live database (schema + version rows), works out what
-//! the target revision needs, and builds the upgrade plan in its three phases.
+//! Upgrade planning: from the live state and a target revision to the three phases.
 //!
 //! An upgrade to revision T from an applied set A runs:
 //! 1. expand: the additive changes from the live schema to the schema of A ∪ (the non-contract
@@ -7,130 +6,17 @@
 //! 2. migrate: the data migrations of the revisions being applied (and of applied expand
 //!    revisions whose contract counterpart is still pending);
 //! 3. contract: every remaining change from there to the schema of A ∪ closure(T).
-//!
-//! Drops are only planned for objects that some revision declared: a table or column no
-//! snapshot ever knew (another application's, an operator's) is left alone and reported.
 
 use std::collections::{BTreeSet, HashSet};
 
 use serde::Serialize;
 
-use crate::db::{Conn, DbError};
+use super::{EngineError, Live, applied_set, expected};
 use crate::diff::{self, Change};
-use crate::introspect;
-use crate::model::{Check, Dialect, Schema};
-use crate::normalize::normalize;
-use crate::plan::{self, Phase, PlanError, Step};
-use crate::render;
+use crate::plan::{self, Phase, PlannedStep, Step};
 use crate::revisions::RevisionSet;
+use crate::schema::model::{Dialect, Schema};
 use crate::snapshot::{Branch, DataPhase};
-
-/// Glance's version table (Alembic's).
-pub const VERSION_TABLE: &str = "alembic_version";
-/// The pre-Ocata sqlalchemy-migrate version table.
-pub const LEGACY_VERSION_TABLE: &str = "migrate_version";
-
-/// Tables the engine keeps for itself: never part of a schema comparison.
-pub fn is_bookkeeping(table: &str) -> bool {
-    table == VERSION_TABLE || table == LEGACY_VERSION_TABLE
-}
-
-/// The live database as the engine sees it.
-#[derive(Debug, Clone)]
-pub struct Live {
-    pub dialect: Dialect,
-    /// As introspected (real constraint names), bookkeeping tables removed.
-    pub raw: Schema,
-    /// Normalized for comparison.
-    pub schema: Schema,
-    /// Rows of `alembic_version`; None when the table does not exist.
-    pub version_rows: Option<Vec<String>>,
-    /// Whether a legacy `migrate_version` table exists.
-    pub has_legacy_table: bool,
-    pub unsupported: Vec<String>,
-    /// Introspection queries issued.
-    pub queries: usize,
-    /// Whether any table holds a row. Only read when there are no version rows: it decides
-    /// whether an unversioned database can be planned straight to the target (no rows, nothing
-    /// to migrate — a fresh database, or one whose first sync was interrupted).
-    pub has_rows: bool,
-}
-
-impl Live {
-    pub fn heads(&self) -> Vec<String> {
-        self.version_rows.clone().unwrap_or_default()
-    }
-}
-
-pub async fn read_live(conn: &mut Conn) -> Result<Live, DbError> {
-    let dialect = conn.dialect();
-    let intro = introspect::introspect(conn).await?;
-    let mut raw = intro.schema;
-    let has_version = raw.tables.contains_key(VERSION_TABLE);
-    let has_legacy_table = raw.tables.contains_key(LEGACY_VERSION_TABLE);
-    raw.tables.retain(|name, _| !is_bookkeeping(name));
-    let mut queries = intro.queries;
-    let version_rows = if has_version {
-        queries += 1;
-        let rows = conn
-            .query(&format!(
-                "SELECT version_num FROM {}",
-                render::quote(dialect, VERSION_TABLE)
-            ))
-            .await
-            .map_err(|e| DbError::statement("cannot read the version table", e))?;
-        Some(
-            rows.iter()
-                .filter_map(|r| r.first().and_then(|v| v.text()))
-                .collect(),
-        )
-    } else {
-        None
-    };
-    let has_rows = if version_rows.as_ref().is_none_or(Vec::is_empty) && !raw.tables.is_empty() {
-        queries += 1;
-        any_rows(conn, raw.tables.keys()).await?
-    } else {
-        false
-    };
-    let schema = normalize(&raw, dialect);
-    Ok(Live {
-        dialect,
-        raw,
-        schema,
-        version_rows,
-        has_legacy_table,
-        unsupported: intro.unsupported,
-        queries,
-        has_rows,
-    })
-}
-
-/// One query: does any of `tables` hold at least one row? (LIMIT 1 per table: no scans.)
-async fn any_rows<'a>(
-    conn: &mut Conn,
-    tables: impl Iterator<Item = &'a String>,
-) -> Result<bool, DbError> {
-    let d = conn.dialect();
-    let probes: Vec<String> = tables
-        .enumerate()
-        .map(|(i, t)| {
-            format!(
-                "SELECT 1 AS x FROM (SELECT 1 AS y FROM {} LIMIT 1) p{i}",
-                render::quote(d, t)
-            )
-        })
-        .collect();
-    let sql = format!(
-        "SELECT COUNT(*) FROM ({}) probes",
-        probes.join(" UNION ALL ")
-    );
-    let n = conn
-        .query_i64(&sql)
-        .await
-        .map_err(|e| DbError::statement("cannot check the tables for rows", e))?;
-    Ok(n.unwrap_or(0) > 0)
-}
 
 /// Everything any revision ever declared, per dialect: the objects `sync` may drop.
 #[derive(Debug, Default)]
@@ -177,61 +63,6 @@ impl KnownObjects {
     }
 }
 
-/// Changes as the DDL should spell them. Normalization (which the diff needs) rewrites check
-/// expressions into a canonical form, forgets the names the server would generate and sorts
-/// checks; DDL rendered from that would differ from Glance's: `deleted in (0, 1)` instead of
-/// `deleted IN (0, 1)` in SQLite's stored table SQL, and MariaDB numbering the unnamed checks
-/// of `images` (`CONSTRAINT_<n>`) in expression order instead of column order. So checks of new
-/// tables and added checks are taken from the resolved (not normalized) target: its spelling,
-/// its order and its names, `CONSTRAINT_<n>` included. The normalized changes stay the ones
-/// the planner applies to its model.
-fn snapshot_spelling(changes: &[Change], resolved: &Schema, dialect: Dialect) -> Vec<Change> {
-    let spelled = |table: &str, check: &Check| -> Option<Check> {
-        resolved.table(table)?.checks.iter().find_map(|c| {
-            (crate::normalize::canonical_check(&c.expr, dialect) == check.expr).then(|| Check {
-                dialects: None,
-                ..c.clone()
-            })
-        })
-    };
-    changes
-        .iter()
-        .map(|c| match c {
-            Change::CreateTable(t) => {
-                let mut t = t.clone();
-                let mut checks: Vec<Check> = Vec::new();
-                if let Some(rt) = resolved.table(&t.name) {
-                    for rc in &rt.checks {
-                        let canon = crate::normalize::canonical_check(&rc.expr, dialect);
-                        if t.checks.iter().any(|k| k.expr == canon) {
-                            checks.push(Check {
-                                dialects: None,
-                                ..rc.clone()
-                            });
-                        }
-                    }
-                }
-                for k in &t.checks {
-                    let canon: Vec<String> = checks
-                        .iter()
-                        .map(|c| crate::normalize::canonical_check(&c.expr, dialect))
-                        .collect();
-                    if !canon.contains(&k.expr) {
-                        checks.push(k.clone());
-                    }
-                }
-                t.checks = checks;
-                Change::CreateTable(t)
-            }
-            Change::AddCheck { table, check } => Change::AddCheck {
-                table: table.clone(),
-                check: spelled(table, check).unwrap_or_else(|| check.clone()),
-            },
-            other => other.clone(),
-        })
-        .collect()
-}
-
 /// A data-migration step as planned.
 #[derive(Debug, Clone, Serialize)]
 pub struct DataStep {
@@ -251,13 +82,13 @@ pub struct UpgradePlan {
     pub from_heads: Vec<String>,
     /// Revisions applied by this upgrade, in order.
     pub revisions: Vec<String>,
-    pub expand: Vec<Step>,
+    pub expand: Vec<PlannedStep>,
     /// Version rows after the expand phase.
     pub expand_heads: Vec<String>,
     /// Data steps run right after the expand DDL.
     pub expand_data: Vec<DataStep>,
     pub migrate: Vec<DataStep>,
-    pub contract: Vec<Step>,
+    pub contract: Vec<PlannedStep>,
     pub final_heads: Vec<String>,
     /// Drops the engine refused to plan (objects no revision declared).
     pub left_alone: Vec<String>,
@@ -275,58 +106,6 @@ impl UpgradePlan {
             && self.migrate.is_empty()
             && self.expand_data.is_empty()
     }
-}
-
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum EngineError {
-    #[error("unknown revision `{name}`")]
-    #[diagnostic(code(glance_manage::unknown_revision), help("{suggestions}"))]
-    UnknownRevision { name: String, suggestions: String },
-    #[error("the database is at revision(s) {heads}, which this tool does not know")]
-    #[diagnostic(
-        code(glance_manage::unknown_version),
-        help(
-            "the database was upgraded by a newer release, or --revisions points at the wrong history"
-        )
-    )]
-    UnknownHeads { heads: String },
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Plan(#[from] PlanError),
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Db(#[from] DbError),
-}
-
-/// The applied set implied by version rows; errors when a row names an unknown revision.
-pub fn applied_set(revs: &RevisionSet, heads: &[String]) -> Result<BTreeSet<String>, EngineError> {
-    let heads: Vec<String> = heads.iter().map(|h| current_id(h).to_string()).collect();
-    let unknown: Vec<&String> = heads.iter().filter(|h| !revs.contains(h)).collect();
-    if !unknown.is_empty() {
-        return Err(EngineError::UnknownHeads {
-            heads: unknown
-                .iter()
-                .map(|h| format!("`{h}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
-    }
-    Ok(revs.applied_from_heads(heads.iter().map(String::as_str)))
-}
-
-/// Glance's retired monolithic revision ids (removed in Queens) and what they mean now; Glance
-/// renames them whenever it reads the version table.
-pub fn current_id(head: &str) -> &str {
-    match head {
-        "ocata01" => "ocata_contract01",
-        "pike01" => "pike_contract01",
-        other => other,
-    }
-}
-
-/// The normalized schema expected after exactly `applied`.
-pub fn expected(revs: &RevisionSet, applied: &BTreeSet<String>, dialect: Dialect) -> Schema {
-    normalize(&revs.expected_schema(applied, dialect), dialect)
 }
 
 /// Plans an upgrade of the live database to `target` (a revision name).
@@ -374,13 +153,7 @@ pub fn plan_upgrade(
         let d = diff::diff(&live.schema, &final_target);
         unsupported.extend(d.unsupported);
         let changes = keep(d.changes, &mut left_alone);
-        let resolved = revs.expected_schema(&final_set, dialect);
-        let steps = plan::plan(
-            dialect,
-            &live.schema,
-            &live.raw,
-            &snapshot_spelling(&changes, &resolved, dialect),
-        )?;
+        let steps = plan::plan(dialect, &live.schema, &live.raw, &changes)?;
         let final_heads = revs.heads_of(&final_set);
         return Ok(UpgradePlan {
             dialect,
@@ -415,16 +188,7 @@ pub fn plan_upgrade(
         .into_iter()
         .filter(|c| !defer_to_contract(c) && survives_contract(c, &final_target))
         .collect();
-    let expand = plan::plan(
-        dialect,
-        &live.schema,
-        &live.raw,
-        &snapshot_spelling(
-            &expand_changes,
-            &revs.expected_schema(&expand_set, dialect),
-            dialect,
-        ),
-    )?;
+    let expand = plan::plan(dialect, &live.schema, &live.raw, &expand_changes)?;
     let after_expand = diff::apply_all(&live.schema, &expand_changes);
 
     // 2. data steps
@@ -461,16 +225,7 @@ pub fn plan_upgrade(
         let d = diff::diff(&after_expand, &final_target);
         unsupported.extend(d.unsupported);
         let changes = keep(d.changes, &mut left_alone);
-        contract = plan::plan(
-            dialect,
-            &after_expand,
-            &live.raw,
-            &snapshot_spelling(
-                &changes,
-                &revs.expected_schema(&final_set, dialect),
-                dialect,
-            ),
-        )?;
+        contract = plan::plan(dialect, &after_expand, &live.raw, &changes)?;
     }
     unsupported.sort();
     unsupported.dedup();
@@ -566,56 +321,6 @@ pub fn active_migrations(
     out
 }
 
-/// Drift: the live schema against the schema its version rows say it has.
-#[derive(Debug, Clone, Serialize)]
-pub struct Drift {
-    pub heads: Vec<String>,
-    pub changes: Vec<String>,
-    /// The repair, as steps.
-    pub repair: Vec<Step>,
-    pub unsupported: Vec<String>,
-    /// Normalized schemas as TOML, for the unified diff.
-    #[serde(skip)]
-    pub live_toml: String,
-    #[serde(skip)]
-    pub expected_toml: String,
-}
-
-pub fn drift(revs: &RevisionSet, live: &Live) -> Result<Drift, EngineError> {
-    let heads = live.heads();
-    let applied = applied_set(revs, &heads)?;
-    let target = expected(revs, &applied, live.dialect);
-    let d = diff::diff(&live.schema, &target);
-    let repair = plan::plan(
-        live.dialect,
-        &live.schema,
-        &live.raw,
-        &snapshot_spelling(
-            &d.changes,
-            &revs.expected_schema(&applied, live.dialect),
-            live.dialect,
-        ),
-    )?;
-    let mut unsupported = live.unsupported.clone();
-    unsupported.extend(d.unsupported);
-    Ok(Drift {
-        heads,
-        changes: d.changes.iter().map(|c| c.to_string()).collect(),
-        repair,
-        unsupported,
-        live_toml: crate::snapshot::schema_to_toml(&sorted(&live.schema)),
-        expected_toml: crate::snapshot::schema_to_toml(&sorted(&target)),
-    })
-}
-
-/// Tables (and enum types) in name order, so a unified diff shows real differences only.
-fn sorted(schema: &Schema) -> Schema {
-    let mut s = schema.clone();
-    s.tables.sort_keys();
-    s.enums.sort_keys();
-    s
-}
-
 /// Changes that only the contract phase may make.
 fn defer_to_contract(c: &Change) -> bool {
     matches!(
@@ -627,9 +332,12 @@ fn defer_to_contract(c: &Change) -> bool {
     )
 }
 
-/// Steps of a plan in execution order with their phase (for display).
-pub fn all_steps(plan: &UpgradePlan) -> Vec<&Step> {
-    plan.expand.iter().chain(plan.contract.iter()).collect()
+/// The schema steps of a plan in execution order, rendered for its dialect (for display).
+pub fn all_steps(plan: &UpgradePlan) -> Vec<Step> {
+    plan::render(plan.dialect, &plan.expand)
+        .into_iter()
+        .chain(plan::render(plan.dialect, &plan.contract))
+        .collect()
 }
 
 /// Whether any revision on the path needs the contract phase.
@@ -638,4 +346,45 @@ pub fn needs_contract(revs: &RevisionSet, plan: &UpgradePlan) -> bool {
         revs.get(r)
             .is_some_and(|s| s.meta.branch == Some(Branch::Contract))
     })
+}
+
+impl UpgradePlan {
+    /// The plan as one SQL script with comments (what `db plan` prints): every phase's steps,
+    /// data migrations and the objects left alone, in execution order.
+    pub fn script(&self) -> String {
+        let p = self;
+        let mut s = String::new();
+        s.push_str(&format!(
+            "-- glance-manage plan: {} -> {} on {}\n",
+            if p.from_heads.is_empty() {
+                "(empty)".to_string()
+            } else {
+                p.from_heads.join(", ")
+            },
+            p.final_heads.join(", "),
+            p.dialect
+        ));
+        if !p.revisions.is_empty() {
+            s.push_str(&format!("-- revisions: {}\n", p.revisions.join(", ")));
+        }
+        s.push_str(&plan::to_sql_script(&p.expand, p.dialect));
+        for d in p.expand_data.iter().chain(p.migrate.iter()) {
+            s.push_str(&format!(
+                "-- phase: {}\n-- data migration {} ({})\n",
+                d.phase, d.name, d.revision
+            ));
+            for st in &d.statements {
+                s.push_str(st);
+                s.push_str(";\n");
+            }
+        }
+        s.push_str(&plan::to_sql_script(&p.contract, p.dialect));
+        for l in &p.left_alone {
+            s.push_str(&format!("-- left alone: {l}\n"));
+        }
+        for u in &p.unsupported {
+            s.push_str(&format!("-- unsupported: {u}\n"));
+        }
+        s
+    }
 }

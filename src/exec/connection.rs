@@ -13,7 +13,7 @@ use sqlx::types::chrono::{NaiveDate, NaiveDateTime};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
 use crate::config::{DbUrl, sqlite_path};
-use crate::model::Dialect;
+use crate::schema::model::Dialect;
 
 /// A database error, already stripped of anything secret.
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
@@ -149,6 +149,13 @@ impl Value {
 
 pub type Rows = Vec<Vec<Value>>;
 
+/// A value bound to a statement parameter.
+#[derive(Debug, Clone, Copy)]
+pub enum Param<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
 impl Conn {
     pub async fn connect(url: &DbUrl, mode: OpenMode) -> Result<Conn, DbError> {
         let ctx = format!("cannot connect to {url}");
@@ -275,6 +282,68 @@ impl Conn {
                 .map(decode_mysql)
                 .collect(),
         })
+    }
+
+    /// Runs a query with values bound as parameters (placeholders from [`Conn::placeholder`]),
+    /// never spliced into the SQL text.
+    pub async fn query_with(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Rows, sqlx::Error> {
+        let sql = AssertSqlSafe(sql.to_string());
+        macro_rules! bound {
+            ($c:expr, $decode:expr) => {{
+                let mut q = sqlx::query(sql);
+                for p in params {
+                    q = match p {
+                        Param::Text(s) => q.bind(s.to_string()),
+                        Param::Int(i) => q.bind(*i),
+                    };
+                }
+                q.fetch_all($c).await?.iter().map($decode).collect()
+            }};
+        }
+        Ok(match self {
+            Conn::Sqlite(c) => bound!(c, decode_sqlite),
+            Conn::Postgres(c) => bound!(c, decode_pg),
+            Conn::Mysql(c) => bound!(c, decode_mysql),
+        })
+    }
+
+    /// Runs one statement with values bound as parameters; returns the rows affected.
+    pub async fn execute_with(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<u64, sqlx::Error> {
+        let sql = AssertSqlSafe(sql.to_string());
+        macro_rules! bound {
+            ($c:expr) => {{
+                let mut q = sqlx::query(sql);
+                for p in params {
+                    q = match p {
+                        Param::Text(s) => q.bind(s.to_string()),
+                        Param::Int(i) => q.bind(*i),
+                    };
+                }
+                q.execute($c).await?.rows_affected()
+            }};
+        }
+        Ok(match self {
+            Conn::Sqlite(c) => bound!(c),
+            Conn::Postgres(c) => bound!(c),
+            Conn::Mysql(c) => bound!(c),
+        })
+    }
+
+    /// The `n`-th (1-based) parameter placeholder of this backend: `$n` on PostgreSQL, `?`
+    /// elsewhere.
+    pub fn placeholder(&self, n: usize) -> String {
+        match self {
+            Conn::Postgres(_) => format!("${n}"),
+            _ => "?".to_string(),
+        }
     }
 
     /// The first column of the first row as an integer (COUNT(*) and friends).

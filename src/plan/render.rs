@@ -6,7 +6,7 @@
 //! `SERIAL`, `TIMESTAMP WITHOUT TIME ZONE`) rather than sea-query's own spellings. What
 //! sea-query cannot express (ADD CONSTRAINT UNIQUE/CHECK, PostgreSQL DROP DEFAULT, MySQL's full
 //! MODIFY) is written here with the same quoting. sea-query panics on ALTERs SQLite cannot do;
-//! the planner never hands it one (those become a table rebuild, see [`rebuild_table`]).
+//! the planner never hands it one (those become a table rebuild, see [`super::sqlite_rebuild::statements`]).
 
 use sea_query::{
     Alias, ColumnDef, Expr, ForeignKey as SqForeignKey, ForeignKeyAction, Index as SqIndex,
@@ -14,24 +14,8 @@ use sea_query::{
     TableAlterStatement, TableCreateStatement,
 };
 
-use crate::model::*;
-
-/// Quotes an identifier for the dialect (quote characters inside the name are doubled).
-pub fn quote(dialect: Dialect, ident: &str) -> String {
-    match dialect {
-        Dialect::Mysql => format!("`{}`", ident.replace('`', "``")),
-        _ => format!("\"{}\"", ident.replace('"', "\"\"")),
-    }
-}
-
-/// A string literal for the dialect.
-pub fn literal(dialect: Dialect, s: &str) -> String {
-    match dialect {
-        // MySQL treats backslash as an escape unless NO_BACKSLASH_ESCAPES is set.
-        Dialect::Mysql => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
-        _ => format!("'{}'", s.replace('\'', "''")),
-    }
-}
+use crate::schema::model::*;
+use crate::sql::quote::{literal, quote, quote_list};
 
 /// sea-query writes index and constraint names (`.name(..)`) between quote characters without
 /// doubling the quote characters inside them (identifiers passed as `Alias` are escaped): do it
@@ -41,13 +25,6 @@ fn sq_name(dialect: Dialect, name: &str) -> String {
         Dialect::Mysql => name.replace('`', "``"),
         _ => name.replace('"', "\"\""),
     }
-}
-
-fn quote_list(dialect: Dialect, cols: &[String]) -> String {
-    cols.iter()
-        .map(|c| quote(dialect, c))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The column type as Glance's DDL spells it on this dialect.
@@ -216,10 +193,14 @@ pub fn create_table_as(dialect: Dialect, t: &Table, name: &str, fks: &[ForeignKe
     for fk in fks {
         st.foreign_key(&mut fk_create(dialect, name, fk));
     }
-    for ck in &t.checks {
-        let check = match &ck.name {
-            Some(n) => sea_query::Check::named(Alias::new(n), Expr::cust(ck.expr.clone())),
-            None => sea_query::Check::unnamed(Expr::cust(ck.expr.clone())),
+    // As the source spelled and ordered them (see `Check::written`).
+    let mut checks: Vec<&Check> = t.checks.iter().collect();
+    checks.sort_by_key(|c| c.written.as_ref().map_or(usize::MAX, |w| w.position));
+    for ck in checks {
+        let expr = Expr::cust(ck.ddl_expr().to_string());
+        let check = match ck.ddl_name() {
+            Some(n) => sea_query::Check::named(Alias::new(n), expr),
+            None => sea_query::Check::unnamed(expr),
         };
         st.check(check);
     }
@@ -412,14 +393,13 @@ pub fn drop_unique(dialect: Dialect, table: &str, name: &str) -> String {
 
 pub fn add_check(dialect: Dialect, table: &str, ck: &Check) -> String {
     let name = ck
-        .name
-        .as_ref()
+        .ddl_name()
         .map(|n| format!("CONSTRAINT {} ", quote(dialect, n)))
         .unwrap_or_default();
     format!(
         "ALTER TABLE {} ADD {name}CHECK ({})",
         quote(dialect, table),
-        ck.expr
+        ck.ddl_expr()
     )
 }
 
@@ -469,6 +449,13 @@ pub fn set_primary_key(
     out
 }
 
+/// Whether a change of MySQL table options needs a statement ([`table_options`] is not empty):
+/// a new engine, or a new charset/collation with a charset to convert to.
+pub fn table_options_change(from: &MysqlOptions, to: &MysqlOptions) -> bool {
+    (from.engine != to.engine && to.engine.is_some())
+        || ((from.charset != to.charset || from.collation != to.collation) && to.charset.is_some())
+}
+
 pub fn table_options(table: &str, from: &MysqlOptions, to: &MysqlOptions) -> Vec<String> {
     let t = quote(Dialect::Mysql, table);
     let mut out = Vec::new();
@@ -516,61 +503,9 @@ pub fn drop_enum(name: &str) -> String {
     format!("DROP TYPE {}", quote(Dialect::Postgres, name))
 }
 
-/// The name of the temporary table a SQLite rebuild creates.
-pub fn rebuild_temp_name(table: &str) -> String {
-    format!("_gm_rebuild_{table}")
-}
-
-/// SQLite's table rebuild (its documented 12-step procedure, minus the parts the executor does
-/// around it: `PRAGMA foreign_keys=OFF` before the transaction and `PRAGMA foreign_key_check`
-/// before COMMIT). Creates the target table under a temporary name, copies the columns both
-/// definitions share (following rename hints), drops the old table, renames the new one, and
-/// recreates the target's indexes.
-pub fn rebuild_table(from: &Table, to: &Table) -> Vec<String> {
-    let d = Dialect::Sqlite;
-    let tmp = rebuild_temp_name(&to.name);
-    let mut out = vec![create_table_as(d, to, &tmp, &to.foreign_keys)];
-    let mut dst = Vec::new();
-    let mut src = Vec::new();
-    for c in &to.columns {
-        let source = if from.has_column(&c.name) {
-            Some(c.name.clone())
-        } else {
-            c.renamed_from.clone().filter(|r| from.has_column(r))
-        };
-        if let Some(s) = source {
-            dst.push(quote(d, &c.name));
-            src.push(quote(d, &s));
-        }
-    }
-    if !dst.is_empty() {
-        out.push(format!(
-            "INSERT INTO {} ({}) SELECT {} FROM {}",
-            quote(d, &tmp),
-            dst.join(", "),
-            src.join(", "),
-            quote(d, &from.name)
-        ));
-    }
-    out.push(drop_table(d, &from.name));
-    out.push(rename_table(d, &tmp, &to.name));
-    for ix in &to.indexes {
-        out.push(create_index(d, &to.name, ix));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting_doubles_quote_characters() {
-        assert_eq!(quote(Dialect::Postgres, "o\"brien"), "\"o\"\"brien\"");
-        assert_eq!(quote(Dialect::Mysql, "a`b"), "`a``b`");
-        assert_eq!(literal(Dialect::Mysql, "it's \\"), "'it''s \\\\'");
-        assert_eq!(literal(Dialect::Sqlite, "it's"), "'it''s'");
-    }
 
     #[test]
     fn glance_types_per_dialect() {

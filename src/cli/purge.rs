@@ -1,100 +1,18 @@
-//! `db purge` and `db purge_images_table`: remove soft-deleted rows older than a given age,
-//! along a delete plan generated from the schema's FK graph (`plan`), in batches (`exec`).
-//!
-//! Glance's rules (`../shared/glance-reference.md` §1.3, §4): a row is eligible when its
-//! `deleted_at` is older than the cutoff (`now - age`, naive UTC, strict `<`; the `deleted` flag
-//! is not examined); at most `max_rows` rows per table per run, oldest first (`-1`: no limit,
-//! `0`: nothing); `db purge` never touches `images` (OSSN-0075) and `purge_images_table` touches
-//! nothing else. Unlike Glance, a purge never fails on a foreign key: rows still referenced are
-//! kept and reported, and `purge_images_table` refuses up front, naming the blocking tables.
+//! `db purge` and `db purge_images_table` on the command line: Glance's argument checks and
+//! messages, log lines and progress bars from the purge's events, the summary, plan and JSON
+//! report.
 
-pub mod exec;
-pub mod plan;
+use std::io::IsTerminal;
 
-use std::io::{IsTerminal, Write};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::commands::{CmdResult, Context, Failure, Message, fail};
-use crate::db::{Conn, OpenMode, redact};
-use exec::{Observer, Options, PurgeError, Report};
-use plan::Mode;
-
-/// Glance's message when the purge fails on the database.
-pub const PURGE_FAILED: &str = "Purge command failed, check glance-manage logs for more details.";
-
-/// Arguments of `db purge` and `db purge_images_table`. Like Glance, the values are accepted as
-/// options or positionally (`db purge 10 50`); positional values are validated as Glance does.
-#[derive(Debug, Clone, Args)]
-pub struct PurgeArgs {
-    /// Age in days (positional form of --age_in_days).
-    #[arg(value_name = "AGE_IN_DAYS", allow_negative_numbers = true)]
-    pub age_in_days_pos: Option<String>,
-    /// Maximal rows per table (positional form of --max_rows).
-    #[arg(value_name = "MAX_ROWS", allow_negative_numbers = true)]
-    pub max_rows_pos: Option<String>,
-    /// Purge rows soft-deleted more than N days ago [default: 30; purge_images_table: 180].
-    #[arg(
-        long = "age_in_days",
-        value_name = "N",
-        value_parser = parse_int_option,
-        allow_negative_numbers = true,
-        conflicts_with = "age_in_days_pos"
-    )]
-    pub age_in_days: Option<i128>,
-    /// At most M rows per table per run, oldest first; -1 for no limit [default: 100].
-    #[arg(
-        long = "max_rows",
-        value_name = "M",
-        value_parser = parse_int_option,
-        allow_negative_numbers = true,
-        conflicts_with = "max_rows_pos"
-    )]
-    pub max_rows: Option<i128>,
-    /// Print the plan (tables in order, SQL, rows each step would delete); change nothing.
-    #[arg(long = "dry-run")]
-    pub dry_run: bool,
-    /// Rows per DELETE statement (each batch is its own short transaction).
-    #[arg(long = "batch-size", value_name = "N", default_value_t = 1000,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub batch_size: u64,
-    /// purge_images_table only: purge the unreferenced images and keep the referenced ones,
-    /// instead of refusing.
-    #[arg(long = "skip-referenced")]
-    pub skip_referenced: bool,
-}
-
-/// Python's `int(str)` for base 10: surrounding whitespace, a sign, digits with single
-/// underscores between them. Values beyond i128 saturate (they fail the range checks anyway).
-pub fn py_int(s: &str) -> Option<i128> {
-    let t = s.trim();
-    let (neg, digits) = match t.as_bytes().first()? {
-        b'-' => (true, &t[1..]),
-        b'+' => (false, &t[1..]),
-        _ => (false, t),
-    };
-    if digits.is_empty()
-        || digits.starts_with('_')
-        || digits.ends_with('_')
-        || digits.contains("__")
-        || !digits.chars().all(|c| c.is_ascii_digit() || c == '_')
-    {
-        return None;
-    }
-    let mut v: i128 = 0;
-    for c in digits.chars().filter(|c| *c != '_') {
-        v = v
-            .saturating_mul(10)
-            .saturating_add(i128::from(c as u8 - b'0'));
-    }
-    Some(if neg { -v } else { v })
-}
-
-fn parse_int_option(s: &str) -> Result<i128, String> {
-    py_int(s).ok_or_else(|| format!("invalid int value: '{s}'"))
-}
+use super::args::{PurgeArgs, py_int};
+use super::context::{CmdResult, Context, Failure, Message, fail};
+use super::output::{json, note, out};
+use crate::exec::connection::redact;
+use crate::exec::{Conn, OpenMode};
+use crate::observe::Observer;
+use crate::purge::{self, Event, Mode, Options, PURGE_FAILED, PurgeError, Report, now_micros};
 
 /// A value as given: from an option (already an integer) or positionally (a string).
 #[derive(Debug, Clone)]
@@ -134,44 +52,6 @@ pub fn validate(age: &RawValue, max_rows: &RawValue, now_secs: u64) -> Result<(i
     Ok((age as i64, max_rows as i64))
 }
 
-/// Microseconds since the epoch, now.
-pub fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
-/// `YYYY-MM-DD HH:MM:SS.ffffff`, naive UTC: SQLAlchemy's storage format for SQLite DATETIME,
-/// and a literal PostgreSQL and MySQL read as a timestamp.
-pub fn format_utc_micros(micros: i64) -> String {
-    let secs = micros.div_euclid(1_000_000);
-    let frac = micros.rem_euclid(1_000_000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{frac:06}",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// Log lines (Glance's, on stderr) and, on a terminal, a progress bar per table.
 struct CliObserver {
     age: i64,
@@ -180,10 +60,24 @@ struct CliObserver {
     bar: Option<ProgressBar>,
 }
 
-impl Observer for CliObserver {
-    fn table_start(&mut self, table: &str) {
+impl Observer<Event> for CliObserver {
+    fn on(&mut self, event: &Event) {
+        match event {
+            Event::TableStarted { table } => self.table_started(table),
+            Event::Deleted { rows, .. } => {
+                if let Some(b) = &self.bar {
+                    b.inc(*rows);
+                }
+            }
+            Event::TableFinished { table, deleted } => self.table_finished(table, *deleted),
+        }
+    }
+}
+
+impl CliObserver {
+    fn table_started(&mut self, table: &str) {
         if self.log {
-            crate::commands::note(&format!(
+            note(&format!(
                 "Purging deleted rows older than {} day(s) from table {table}",
                 self.age
             ));
@@ -201,31 +95,13 @@ impl Observer for CliObserver {
         }
     }
 
-    fn deleted(&mut self, _table: &str, rows: u64) {
-        if let Some(b) = &self.bar {
-            b.inc(rows);
-        }
-    }
-
-    fn table_done(&mut self, table: &str, deleted: u64) {
+    fn table_finished(&mut self, table: &str, deleted: u64) {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
         }
         if self.log {
-            crate::commands::note(&format!("Deleted {deleted} row(s) from table {table}"));
+            note(&format!("Deleted {deleted} row(s) from table {table}"));
         }
-    }
-}
-
-fn out(text: &str) {
-    let mut o = std::io::stdout().lock();
-    let _ = writeln!(o, "{text}");
-}
-
-fn print_json(report: &Report) {
-    match serde_json::to_string_pretty(report) {
-        Ok(s) => out(&s),
-        Err(e) => crate::commands::note(&format!("glance-manage: cannot encode the report: {e}")),
     }
 }
 
@@ -304,17 +180,13 @@ fn blocked_message(report: &Report) -> String {
 }
 
 /// `db purge` (`images_table` false) and `db purge_images_table` (true).
-pub async fn purge_command(ctx: &Context, args: &PurgeArgs, images_table: bool) -> CmdResult {
+pub async fn purge(ctx: &Context, args: &PurgeArgs, images_table: bool) -> CmdResult {
     if args.skip_referenced && !images_table {
-        return Err(Failure {
-            code: 2,
-            ..fail(
-                "--skip-referenced applies to `db purge_images_table` only",
-                Some(
-                    "`db purge` never fails on references: it keeps referenced rows and reports them",
-                ),
-            )
-        });
+        return Err(fail(
+            "--skip-referenced applies to `db purge_images_table` only",
+            Some("`db purge` never fails on references: it keeps referenced rows and reports them"),
+        )
+        .with_code(2));
     }
     let default_age = if images_table { 180 } else { 30 };
     let age = match (&args.age_in_days, &args.age_in_days_pos) {
@@ -350,7 +222,7 @@ pub async fn purge_command(ctx: &Context, args: &PurgeArgs, images_table: bool) 
         bars: terminal && !ctx.json,
         bar: None,
     };
-    let result = exec::run(&mut conn, &ctx.revisions, &opts, now, &mut obs).await;
+    let result = purge::run(&mut conn, &ctx.revisions, &opts, now, &mut obs).await;
     if let Some(bar) = obs.bar.take() {
         bar.finish_and_clear();
     }
@@ -360,7 +232,7 @@ pub async fn purge_command(ctx: &Context, args: &PurgeArgs, images_table: bool) 
         Err(PurgeError::Plan(e)) => return Err(Failure::from(e)),
         Err(PurgeError::Blocked(report)) => {
             if ctx.json {
-                print_json(&report);
+                json(&report);
             }
             return Err(fail(
                 blocked_message(&report),
@@ -376,7 +248,7 @@ pub async fn purge_command(ctx: &Context, args: &PurgeArgs, images_table: bool) 
             report,
         }) => {
             if ctx.json {
-                print_json(&report);
+                json(&report);
             } else if !report.dry_run {
                 print_summary(&report);
             }
@@ -394,10 +266,10 @@ pub async fn purge_command(ctx: &Context, args: &PurgeArgs, images_table: bool) 
         }
     };
     for w in &report.warnings {
-        crate::commands::note(&format!("glance-manage: warning: {w}"));
+        note(&format!("glance-manage: warning: {w}"));
     }
     if ctx.json {
-        print_json(&report);
+        json(&report);
     } else if report.dry_run {
         print_plan(&report);
         print_summary(&report);
@@ -430,16 +302,6 @@ mod tests {
             assert_eq!(py_int(bad), None, "{bad}");
         }
         assert_eq!(py_int("9".repeat(60).as_str()), Some(i128::MAX));
-    }
-
-    #[test]
-    fn utc_format() {
-        assert_eq!(format_utc_micros(0), "1970-01-01 00:00:00.000000");
-        assert_eq!(
-            format_utc_micros(1_709_251_199_123_456),
-            "2024-02-29 23:59:59.123456"
-        );
-        assert_eq!(format_utc_micros(-1), "1969-12-31 23:59:59.999999");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! petgraph, checked for cycles, dangling references, duplicates and unreachable revisions, and
 //! queried for heads, ancestors and the ordered path an upgrade walks.
 
+pub mod author;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::path::Path;
@@ -14,8 +16,8 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
 use crate::diff;
-use crate::error::SnapshotError;
-use crate::model::{Dialect, Schema};
+use crate::schema::model::{Dialect, Schema};
+use crate::snapshot::SnapshotError;
 use crate::snapshot::{self, Branch, FileKind, Snapshot};
 
 /// Glance's revision history, compiled into the binary so it works from any directory.
@@ -366,7 +368,7 @@ impl RevisionSet {
         self.order(&all)
     }
 
-    /// Orders a subset of revisions with the rules of [`walk_order`].
+    /// Orders a subset of revisions with the rules of [`RevisionSet::walk_order`].
     pub fn order(&self, subset: &BTreeSet<String>) -> Vec<&str> {
         let rank = |n: NodeIndex| {
             let s = &self.revisions[self.graph[n]];
@@ -506,7 +508,8 @@ fn graph_err(
 
 /// "did you mean" text listing the known names nearest to `name` by edit distance.
 pub fn suggest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> String {
-    let mut scored: Vec<(usize, &String)> = known.map(|k| (edit_distance(name, k), k)).collect();
+    let mut scored: Vec<(usize, &String)> =
+        known.map(|k| (strsim::levenshtein(name, k), k)).collect();
     scored.sort();
     let near: Vec<String> = scored
         .iter()
@@ -518,19 +521,4 @@ pub fn suggest<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> Strin
     } else {
         format!("nearest known revisions: {}", near.join(", "))
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }

@@ -1,0 +1,261 @@
+//! The command line as clap types: global options, Glance's `db` actions (and their legacy
+//! underscore forms) and their arguments. Parsing only; [`super`] dispatches.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "glance-manage",
+    about = "Glance database management: schema migrations as declarative snapshots",
+    version,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Top>,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Database URL, SQLAlchemy form as in glance-api.conf (e.g. mysql+pymysql://glance:PW@host/glance).
+    #[arg(long = "database-url", global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// oslo.config INI file with `[database] connection` (repeatable; later files win).
+    /// Without it, Glance's default files are read (glance.conf, glance-api.conf,
+    /// glance-manage.conf in ~/.glance, ~, /etc/glance, /etc).
+    #[arg(long = "config-file", global = true, value_name = "FILE")]
+    pub config_file: Vec<PathBuf>,
+    /// Directory whose *.conf files are read in sorted order, after the --config-file
+    /// options given before it (repeatable). Without it, Glance's default .conf.d
+    /// directories are read.
+    #[arg(long = "config-dir", global = true, value_name = "DIR")]
+    pub config_dir: Vec<PathBuf>,
+    /// Say on stderr which database is used and where that setting came from.
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+    /// A directory of revision snapshots to use instead of Glance's built-in history.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub revisions: Option<PathBuf>,
+    /// Output format for commands that report something.
+    #[arg(long, global = true, value_enum)]
+    pub format: Option<Format>,
+    /// Colour in diffs.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Seconds to wait for another run's migration lock.
+    #[arg(
+        long = "lock-timeout",
+        global = true,
+        value_name = "SECONDS",
+        default_value_t = 120
+    )]
+    pub lock_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Sql,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Top {
+    /// Database commands (Glance's `glance-manage db ...`).
+    Db {
+        #[command(subcommand)]
+        action: Option<DbCommand>,
+    },
+    /// Maintain the revision history.
+    Revision {
+        #[command(subcommand)]
+        action: RevisionCommand,
+    },
+    // Glance's legacy underscore forms.
+    #[command(name = "db_version", hide = true)]
+    LegacyVersion,
+    #[command(name = "db_sync", hide = true)]
+    LegacySync(VersionArgs),
+    #[command(name = "db_upgrade", hide = true)]
+    LegacyUpgrade(VersionArgs),
+    #[command(name = "db_version_control", hide = true)]
+    LegacyVersionControl(VersionControlArgs),
+    #[command(name = "db_expand", hide = true)]
+    LegacyExpand,
+    #[command(name = "db_migrate", hide = true)]
+    LegacyMigrate,
+    #[command(name = "db_contract", hide = true)]
+    LegacyContract,
+    #[command(name = "db_check", hide = true)]
+    LegacyCheck,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Print database's current migration level
+    Version,
+    /// Report any pending database upgrades.
+    Check,
+    /// Perform a complete (offline) database migration
+    Sync(VersionArgs),
+    /// Upgrade the database's migration level
+    Upgrade(VersionArgs),
+    /// Place a database under migration control
+    #[command(name = "version_control")]
+    VersionControl(VersionControlArgs),
+    /// Run the expansion phase of a database migration.
+    Expand,
+    /// Run the data migration phase of a database migration.
+    Migrate,
+    /// Run the contraction phase of a database migration.
+    Contract,
+    /// Print the ordered SQL that `db upgrade` would run; changes nothing.
+    Plan(VersionArgs),
+    /// Compare the live schema with the snapshot of its recorded revision(s).
+    Drift,
+    /// List the revision DAG with a summary of each revision's changes.
+    History,
+    /// Purge deleted rows older than a given age from glance tables.
+    Purge(PurgeArgs),
+    /// Purge deleted rows older than a given age from images table.
+    #[command(name = "purge_images_table")]
+    PurgeImagesTable(PurgeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Target revision (default: head). Legacy numbers 42-45 are accepted.
+    #[arg(value_name = "VERSION")]
+    pub version_pos: Option<String>,
+    /// Legacy form `db sync VERSION CURRENT_VERSION`: place the database under control at
+    /// CURRENT_VERSION first.
+    #[arg(value_name = "CURRENT_VERSION")]
+    pub current_version: Option<String>,
+    #[arg(long = "version", value_name = "VERSION")]
+    pub version: Option<String>,
+}
+
+impl VersionArgs {
+    /// The version given, as `--version V` or positionally.
+    pub fn get(&self) -> Option<&str> {
+        self.version.as_deref().or(self.version_pos.as_deref())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct VersionControlArgs {
+    #[arg(value_name = "VERSION")]
+    pub version_pos: Option<String>,
+    #[arg(long = "version", value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Stamp even when the live schema does not match the revision.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RevisionCommand {
+    /// Freeze the working schema (schema/) into revisions/NAME.toml.
+    New(RevisionNewArgs),
+}
+
+/// Arguments of `db purge` and `db purge_images_table`. Like Glance, the values are accepted as
+/// options or positionally (`db purge 10 50`); positional values are validated as Glance does.
+#[derive(Debug, Clone, Args)]
+pub struct PurgeArgs {
+    /// Age in days (positional form of --age_in_days).
+    #[arg(value_name = "AGE_IN_DAYS", allow_negative_numbers = true)]
+    pub age_in_days_pos: Option<String>,
+    /// Maximal rows per table (positional form of --max_rows).
+    #[arg(value_name = "MAX_ROWS", allow_negative_numbers = true)]
+    pub max_rows_pos: Option<String>,
+    /// Purge rows soft-deleted more than N days ago [default: 30; purge_images_table: 180].
+    #[arg(
+        long = "age_in_days",
+        value_name = "N",
+        value_parser = parse_int_option,
+        allow_negative_numbers = true,
+        conflicts_with = "age_in_days_pos"
+    )]
+    pub age_in_days: Option<i128>,
+    /// At most M rows per table per run, oldest first; -1 for no limit [default: 100].
+    #[arg(
+        long = "max_rows",
+        value_name = "M",
+        value_parser = parse_int_option,
+        allow_negative_numbers = true,
+        conflicts_with = "max_rows_pos"
+    )]
+    pub max_rows: Option<i128>,
+    /// Print the plan (tables in order, SQL, rows each step would delete); change nothing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Rows per DELETE statement (each batch is its own short transaction).
+    #[arg(long = "batch-size", value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: u64,
+    /// purge_images_table only: purge the unreferenced images and keep the referenced ones,
+    /// instead of refusing.
+    #[arg(long = "skip-referenced")]
+    pub skip_referenced: bool,
+}
+
+/// Python's `int(str)` for base 10: surrounding whitespace, a sign, digits with single
+/// underscores between them. Values beyond i128 saturate (they fail the range checks anyway).
+pub fn py_int(s: &str) -> Option<i128> {
+    let t = s.trim();
+    let (neg, digits) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+        || !digits.chars().all(|c| c.is_ascii_digit() || c == '_')
+    {
+        return None;
+    }
+    let mut v: i128 = 0;
+    for c in digits.chars().filter(|c| *c != '_') {
+        v = v
+            .saturating_mul(10)
+            .saturating_add(i128::from(c as u8 - b'0'));
+    }
+    Some(if neg { -v } else { v })
+}
+
+fn parse_int_option(s: &str) -> Result<i128, String> {
+    py_int(s).ok_or_else(|| format!("invalid int value: '{s}'"))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RevisionNewArgs {
+    /// Name of the new revision (Glance style: `2025_1_expand01`).
+    pub name: String,
+    /// Parent revision(s); default: the head of --branch, or the only head.
+    #[arg(long = "parent")]
+    pub parents: Vec<String>,
+    /// Revisions that must be applied first without being parents (a contract's expand).
+    #[arg(long = "depends-on")]
+    pub depends_on: Vec<String>,
+    #[arg(long, value_parser = ["expand", "contract"])]
+    pub branch: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// The working schema directory.
+    #[arg(long = "schema-dir", default_value = "schema")]
+    pub schema_dir: std::path::PathBuf,
+}

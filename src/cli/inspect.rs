@@ -1,0 +1,307 @@
+//! The commands that only read: `db version`, `db check`, `db plan`, `db drift` and
+//! `db history`, and how they present what they find (text or JSON).
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::context::{CmdResult, Context, Failure, Message, target_failure};
+use super::glance::{self, NOT_UNDER_CONTROL};
+use super::output::{json, out, out_raw, unified_diff};
+use crate::engine::rolling::{self, PreviewError};
+use crate::engine::target::{current_id, resolve_target};
+use crate::engine::{self, UpgradePlan};
+use crate::exec::{Conn, OpenMode, version_table};
+use crate::plan::{self, Phase};
+use crate::revisions::RevisionSet;
+use crate::schema::model::Dialect;
+use crate::snapshot::Branch;
+
+// ---------------------------------------------------------------------------------------------
+// db version
+
+pub async fn version(ctx: &Context) -> CmdResult {
+    // A missing SQLite file is a fresh database: nothing to connect to, nothing is created.
+    if !ctx.database_exists() {
+        out(NOT_UNDER_CONTROL);
+        return Ok(0);
+    }
+    let mut conn = Conn::connect(&ctx.url, OpenMode::Existing).await?;
+    let heads = version_table::read(&mut conn).await;
+    conn.close().await;
+    let heads = heads?.unwrap_or_default();
+    if heads.is_empty() {
+        out(NOT_UNDER_CONTROL);
+    } else {
+        for h in heads {
+            out(current_id(&h));
+        }
+    }
+    Ok(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// db check
+
+pub async fn check(ctx: &Context) -> CmdResult {
+    let (heads, dialect, mut conn) = if ctx.database_exists() {
+        let mut conn = Conn::connect(&ctx.url, OpenMode::Existing).await?;
+        let heads = version_table::read(&mut conn).await?.unwrap_or_default();
+        let d = conn.dialect();
+        (heads, d, Some(conn))
+    } else {
+        (vec![], Dialect::Sqlite, None)
+    };
+    let status = rolling::status(conn.as_mut(), &ctx.revisions, &heads, dialect).await;
+    if let Some(c) = conn {
+        c.close().await;
+    }
+    let (line, code) = glance::check_answer(status?);
+    out(line);
+    Ok(code)
+}
+
+// ---------------------------------------------------------------------------------------------
+// db plan
+
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    dialect: Dialect,
+    target: &'a str,
+    from: &'a [String],
+    to: &'a [String],
+    revisions: &'a [String],
+    steps: Vec<JsonStep<'a>>,
+    left_alone: &'a [String],
+    unsupported: &'a [String],
+}
+
+#[derive(Serialize)]
+struct JsonStep<'a> {
+    phase: Phase,
+    kind: &'static str,
+    summary: String,
+    source: String,
+    statements: std::borrow::Cow<'a, [String]>,
+}
+
+fn plan_steps_json(p: &UpgradePlan) -> Vec<JsonStep<'_>> {
+    let ddl = |phase: Phase, s: &crate::plan::PlannedStep| JsonStep {
+        phase,
+        kind: if s.is_rebuild() { "rebuild" } else { "ddl" },
+        summary: s.summary.clone(),
+        source: s.source.clone(),
+        statements: plan::render_op(p.dialect, &s.op).into(),
+    };
+    let mut v: Vec<JsonStep> = p.expand.iter().map(|s| ddl(Phase::Expand, s)).collect();
+    for d in p.expand_data.iter().chain(p.migrate.iter()) {
+        v.push(JsonStep {
+            phase: d.phase,
+            kind: "data",
+            summary: format!("data migration {}", d.name),
+            source: format!("revisions.{}.data_migrations.{}", d.revision, d.name),
+            statements: d.statements.as_slice().into(),
+        });
+    }
+    v.extend(p.contract.iter().map(|s| ddl(Phase::Contract, s)));
+    v
+}
+
+pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
+    let target = resolve_target(&ctx.revisions, version).map_err(target_failure)?;
+    // One connection serves the introspection and the pending-row counts.
+    let mut conn = if ctx.database_exists() {
+        Some(Conn::connect(&ctx.url, OpenMode::Existing).await?)
+    } else {
+        None
+    };
+    let p = rolling::preview(conn.as_mut(), &ctx.revisions, &target).await;
+    if let Some(conn) = conn {
+        conn.close().await;
+    }
+    let p = match p {
+        Ok(p) => p,
+        Err(PreviewError::Engine(e)) => return Err(Failure::from(e)),
+        Err(PreviewError::Refused(r)) => {
+            if let Some(line) = glance::refusal_preamble(&r) {
+                out(&line);
+            }
+            return Err(glance::refusal_failure(&r));
+        }
+    };
+    if ctx.json {
+        let j = PlanJson {
+            dialect: p.dialect,
+            target: &p.target,
+            from: &p.from_heads,
+            to: &p.final_heads,
+            revisions: &p.revisions,
+            steps: plan_steps_json(&p),
+            left_alone: &p.left_alone,
+            unsupported: &p.unsupported,
+        };
+        json(&j);
+    } else if p.is_empty() {
+        out("-- nothing to do: the database is at the target revision");
+    } else {
+        out_raw(&p.script());
+    }
+    Ok(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// db drift
+
+#[derive(Serialize)]
+struct DriftJson<'a> {
+    drift: bool,
+    heads: &'a [String],
+    changes: &'a [String],
+    repair: Vec<String>,
+    unsupported: &'a [String],
+    diff: String,
+}
+
+pub async fn drift(ctx: &Context) -> CmdResult {
+    // Every failure of `db drift` exits 2 (1 means "drift found").
+    let mut conn = Conn::connect(&ctx.url, OpenMode::Existing)
+        .await
+        .map_err(|e| Failure::from(e).with_code(2))?;
+    let live = engine::read_live(&mut conn)
+        .await
+        .map_err(|e| Failure::from(e).with_code(2));
+    conn.close().await;
+    let live = live?;
+    if live.version_rows.as_ref().is_none_or(Vec::is_empty) && !live.schema.tables.is_empty() {
+        return Err(Failure::from(Message {
+            message: "the database has tables but no version rows, so there is no revision to compare with".into(),
+            help: Some("place it under control with `glance-manage db version_control VERSION`, or run `db sync`".into()),
+        })
+        .with_code(2));
+    }
+    let d = engine::drift(&ctx.revisions, &live).map_err(|e| Failure::from(e).with_code(2))?;
+    let has_drift = !d.changes.is_empty() || !d.unsupported.is_empty();
+    let headers = ("expected (revision snapshot)", "live (introspected)");
+    let unified = unified_diff(&d.expected_toml, &d.live_toml, headers, false);
+    if ctx.json {
+        let repair = plan::statements(live.dialect, &d.repair);
+        let j = DriftJson {
+            drift: has_drift,
+            heads: &d.heads,
+            changes: &d.changes,
+            repair,
+            unsupported: &d.unsupported,
+            diff: unified,
+        };
+        json(&j);
+    } else if !has_drift {
+        out(&format!(
+            "No drift: the live schema matches revision(s) {}.",
+            if d.heads.is_empty() {
+                "(none)".to_string()
+            } else {
+                d.heads.join(", ")
+            }
+        ));
+    } else {
+        out(&format!(
+            "Drift: the live schema differs from revision(s) {}:",
+            d.heads.join(", ")
+        ));
+        for c in &d.changes {
+            out(&format!("  - to repair: {c}"));
+        }
+        for u in &d.unsupported {
+            out(&format!("  - unsupported: {u}"));
+        }
+        out("");
+        out_raw(&if ctx.color {
+            unified_diff(&d.expected_toml, &d.live_toml, headers, true)
+        } else {
+            unified.clone()
+        });
+        if !d.repair.is_empty() {
+            out("");
+            out("-- DDL that would repair it:");
+            out_raw(&plan::to_sql_script(&d.repair, live.dialect));
+        }
+    }
+    Ok(if has_drift { 1 } else { 0 })
+}
+
+// ---------------------------------------------------------------------------------------------
+// db history
+
+#[derive(Serialize)]
+pub struct HistoryEntry {
+    name: String,
+    parents: Vec<String>,
+    depends_on: Vec<String>,
+    branch: Option<&'static str>,
+    head: bool,
+    description: Option<String>,
+    changes: Vec<String>,
+    data_migrations: Vec<String>,
+}
+
+pub fn history_entries(revs: &RevisionSet) -> Vec<HistoryEntry> {
+    let heads: BTreeSet<&str> = revs.heads().into_iter().collect();
+    revs.walk_order()
+        .into_iter()
+        .map(|name| {
+            let s = revs.get(name).expect("listed");
+            let before = revs.ancestors(name);
+            let changes = revs.change_summary(&before, name);
+            HistoryEntry {
+                name: name.to_string(),
+                parents: s.meta.parents.clone(),
+                depends_on: s.meta.depends_on.clone(),
+                branch: s.meta.branch.map(Branch::as_str),
+                head: heads.contains(name),
+                description: s.meta.description.clone(),
+                changes,
+                data_migrations: s
+                    .data_migrations
+                    .iter()
+                    .map(|d| format!("{} ({})", d.name, d.phase.as_str()))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+pub fn history(ctx: &Context) -> CmdResult {
+    let entries = history_entries(&ctx.revisions);
+    if ctx.json {
+        json(&entries);
+        return Ok(0);
+    }
+    for e in &entries {
+        let mut head = e.name.clone();
+        if let Some(b) = e.branch {
+            head.push_str(&format!(" [{b}]"));
+        }
+        if e.parents.is_empty() {
+            head.push_str(" (root)");
+        } else {
+            head.push_str(&format!(" <- {}", e.parents.join(", ")));
+        }
+        if !e.depends_on.is_empty() {
+            head.push_str(&format!("; depends on {}", e.depends_on.join(", ")));
+        }
+        if e.head {
+            head.push_str(" (head)");
+        }
+        out(&head);
+        if e.changes.is_empty() {
+            out("    no schema change");
+        }
+        for c in &e.changes {
+            out(&format!("    {c}"));
+        }
+        for d in &e.data_migrations {
+            out(&format!("    data migration {d}"));
+        }
+    }
+    Ok(0)
+}

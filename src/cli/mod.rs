@@ -1,0 +1,226 @@
+//! The command line: arguments parsed once (`args`) into a typed `Context`, each command
+//! group in its own file, and everything printed from here (libraries below report through
+//! return values and events, never to the terminal).
+
+mod args;
+mod context;
+mod glance;
+mod inspect;
+mod output;
+mod purge;
+mod revision;
+mod upgrade;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::config;
+use crate::revisions::RevisionSet;
+use args::{Cli, DbCommand, Format, GlobalArgs, RevisionCommand, Top};
+use context::{Context, Failure, fail};
+use output::{install_report_handler, note, out, render_failure, use_color};
+
+const DB_ACTIONS: &[(&str, &str)] = &[
+    ("check", "Report any pending database upgrades."),
+    (
+        "contract",
+        "Run the contraction phase of a database migration.",
+    ),
+    (
+        "drift",
+        "Compare the live schema with the snapshot of its recorded revision(s).",
+    ),
+    ("expand", "Run the expansion phase of a database migration."),
+    (
+        "history",
+        "List the revision DAG with a summary of each revision's changes.",
+    ),
+    (
+        "migrate",
+        "Run the data migration phase of a database migration.",
+    ),
+    (
+        "plan",
+        "Print the ordered SQL that `db upgrade` would run; changes nothing.",
+    ),
+    (
+        "purge",
+        "Purge deleted rows older than a given age from glance tables.",
+    ),
+    (
+        "purge_images_table",
+        "Purge deleted rows older than a given age from images table.",
+    ),
+    ("sync", "Perform a complete (offline) database migration"),
+    ("upgrade", "Upgrade the database's migration level"),
+    ("version", "Print database's current migration level"),
+    (
+        "version_control",
+        "Place a database under migration control",
+    ),
+];
+
+/// Entry point used by `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Diffs go to stdout, diagnostics to stderr: each stream decides for itself.
+    let color = use_color(cli.global.color, &std::io::stdout());
+    install_report_handler(use_color(cli.global.color, &std::io::stderr()));
+    let Some(command) = cli.command else {
+        let argv0 = std::env::args()
+            .next()
+            .unwrap_or_else(|| "glance-manage".into());
+        out(&format!("{argv0} category action [<args>]"));
+        out("Available categories:");
+        out("\tdb");
+        return ExitCode::from(2);
+    };
+    if let Top::Db { action: None } = command {
+        out("Available actions for 'db':");
+        for (name, doc) in DB_ACTIONS {
+            out(&format!("\t{name} - {doc}"));
+        }
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            output::note(&format!(
+                "glance-manage: cannot start the async runtime: {e}"
+            ));
+            return ExitCode::from(1);
+        }
+    };
+    let drift = matches!(
+        command,
+        Top::Db {
+            action: Some(DbCommand::Drift)
+        }
+    );
+    let result = runtime.block_on(run(cli.global, command, color));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            // Not eprint!: it panics (exit 101) when stderr is a closed pipe
+            // (`glance-manage db sync 2>&1 | head -1`).
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(render_failure(&f.report).as_bytes());
+            ExitCode::from(if drift { 2 } else { f.code })
+        }
+    }
+}
+
+/// Resolves the database from the command line, the environment and Glance's configuration
+/// files, and reports the choice on stderr: always when it is the embedded default, with
+/// `--verbose` otherwise. `connects` is false for commands that never open the database:
+/// they do not fail on configuration they do not use.
+fn database(g: &GlobalArgs, connects: bool) -> Result<config::DbUrl, Failure> {
+    let argv: Vec<String> = std::env::args().collect();
+    let cli_sources = config::discovery::interleave(&g.config_file, &g.config_dir, &argv);
+    let resolved = config::Config::load(&cli_sources, config::Environment::from_process())
+        .and_then(|c| config::resolve(g.database_url.as_deref(), &c));
+    let resolved = match resolved {
+        Ok(r) => r,
+        Err(e) if connects => return Err(e.into()),
+        Err(_) => return Ok(config::DbUrl::default_sqlite()),
+    };
+    if !connects {
+        return Ok(resolved.url);
+    }
+    if resolved.origin == config::Origin::EmbeddedDefault {
+        note(&format!(
+            "note: no Glance configuration found (searched ~/.glance, ~, /etc/glance and /etc \
+             for glance.conf, glance-api.conf, glance-manage.conf and their .conf.d \
+             directories); using the embedded SQLite database {}",
+            config::sqlite_path(&resolved.url).display()
+        ));
+    } else if g.verbose {
+        note(&format!("using {} from {}", resolved.url, resolved.origin));
+    }
+    if g.verbose && !resolved.files_read.is_empty() {
+        let files: Vec<String> = resolved
+            .files_read
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        note(&format!("configuration files read: {}", files.join(", ")));
+    }
+    Ok(resolved.url)
+}
+
+fn context(
+    g: &GlobalArgs,
+    color: bool,
+    default_format: Format,
+    connects: bool,
+) -> Result<Context, Failure> {
+    let url = database(g, connects)?;
+    let revisions = match &g.revisions {
+        Some(dir) => RevisionSet::from_dir(dir)?,
+        None => RevisionSet::builtin()?,
+    };
+    let format = g.format.unwrap_or(default_format);
+    Ok(Context {
+        url,
+        revisions,
+        json: format == Format::Json,
+        color,
+        lock_timeout: Duration::from_secs(g.lock_timeout),
+    })
+}
+
+async fn run(g: GlobalArgs, command: Top, color: bool) -> Result<u8, Failure> {
+    use DbCommand as D;
+    let db = match command {
+        Top::Db { action: Some(a) } => a,
+        Top::Db { action: None } => unreachable!("handled before"),
+        Top::Revision {
+            action: RevisionCommand::New(args),
+        } => return revision::new(&g, &args),
+        Top::LegacyVersion => D::Version,
+        Top::LegacySync(v) => D::Sync(v),
+        Top::LegacyUpgrade(v) => D::Upgrade(v),
+        Top::LegacyVersionControl(v) => D::VersionControl(v),
+        Top::LegacyExpand => D::Expand,
+        Top::LegacyMigrate => D::Migrate,
+        Top::LegacyContract => D::Contract,
+        Top::LegacyCheck => D::Check,
+    };
+    if let (Some(f), D::Plan(_)) = (g.format, &db)
+        && f == Format::Text
+    {
+        return Err(fail(
+            "`db plan` prints --format sql (default) or json",
+            None,
+        ));
+    }
+    let connects = !matches!(db, D::History);
+    let ctx = context(&g, color, Format::Text, connects)?;
+    match db {
+        D::Version => inspect::version(&ctx).await,
+        D::History => inspect::history(&ctx),
+        D::Plan(v) => inspect::plan(&ctx, v.get()).await,
+        D::Drift => inspect::drift(&ctx).await,
+        D::Sync(v) => upgrade::sync(&ctx, v.get(), v.current_version.as_deref()).await,
+        D::Upgrade(v) => upgrade::upgrade(&ctx, v.get()).await,
+        D::VersionControl(v) => {
+            upgrade::version_control(
+                &ctx,
+                v.version.as_deref().or(v.version_pos.as_deref()),
+                v.force,
+            )
+            .await
+        }
+        D::Expand => upgrade::expand(&ctx).await,
+        D::Migrate => upgrade::migrate(&ctx).await,
+        D::Contract => upgrade::contract(&ctx).await,
+        D::Check => inspect::check(&ctx).await,
+        D::Purge(a) => purge::purge(&ctx, &a, false).await,
+        D::PurgeImagesTable(a) => purge::purge(&ctx, &a, true).await,
+    }
+}

@@ -1,0 +1,139 @@
+//! Where a database stands in the rolling upgrade, without changing it: what `db check`
+//! answers, the rows data migrations still owe, and the plan `db plan` shows (legacy databases
+//! planned from the revision `db sync` would adopt them at).
+
+use std::collections::BTreeSet;
+
+use super::refusal::{Refusal, legacy_revision};
+use super::target::{Target, current_id};
+use super::{
+    EngineError, Live, UpgradePlan, active_migrations, applied_set, plan_upgrade, read_live,
+};
+use crate::exec::connection::{Conn, DbError};
+use crate::exec::version_table;
+use crate::revisions::RevisionSet;
+use crate::schema::model::Dialect;
+use crate::snapshot::Branch;
+
+use super::upgrade::DataStep;
+
+/// The next step of the rolling upgrade (`db check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    UpToDate,
+    NeedsExpand,
+    NeedsMigrate,
+    NeedsContract,
+}
+
+/// What `db check` answers for a database with these version rows. `conn` is None for a
+/// SQLite file that does not exist yet (nothing applied, nothing pending).
+pub async fn status(
+    conn: Option<&mut Conn>,
+    revs: &RevisionSet,
+    heads: &[String],
+    dialect: Dialect,
+) -> Result<Status, DbError> {
+    // Unknown (newer) revisions: like Glance, the expand step is what is missing.
+    let known: Vec<String> = heads
+        .iter()
+        .map(|h| current_id(h).to_string())
+        .filter(|h| revs.contains(h))
+        .collect();
+    let applied = revs.applied_from_heads(known.iter().map(String::as_str));
+    let has = |b: Branch| revs.branch_head(b).is_some_and(|h| applied.contains(h));
+    if has(Branch::Contract) {
+        return Ok(Status::UpToDate);
+    }
+    if !has(Branch::Expand) {
+        return Ok(Status::NeedsExpand);
+    }
+    let active = active_migrations(revs, &applied, dialect);
+    let pending = match conn {
+        Some(c) => pending_rows(c, &active).await?,
+        None => 0,
+    };
+    Ok(if pending > 0 {
+        Status::NeedsMigrate
+    } else {
+        Status::NeedsContract
+    })
+}
+
+/// Rows still waiting for a data migration among `steps` (steps without a `pending` query
+/// count as nothing pending).
+pub async fn pending_rows(conn: &mut Conn, steps: &[DataStep]) -> Result<i64, DbError> {
+    let mut total = 0;
+    for s in steps {
+        total += pending_of(conn, s).await?;
+    }
+    Ok(total)
+}
+
+/// Rows one data step still has to migrate (0 without a `pending` query).
+pub async fn pending_of(conn: &mut Conn, step: &DataStep) -> Result<i64, DbError> {
+    let Some(q) = &step.pending else {
+        return Ok(0);
+    };
+    let n = conn.query_i64(q).await.map_err(|e| {
+        DbError::statement(
+            &format!("pending-row check of data migration {} failed", step.name),
+            e,
+        )
+    })?;
+    Ok(n.unwrap_or(0))
+}
+
+/// Why a preview could not be made.
+#[derive(Debug)]
+pub enum PreviewError {
+    Refused(Refusal),
+    Engine(EngineError),
+}
+
+impl From<EngineError> for PreviewError {
+    fn from(e: EngineError) -> Self {
+        PreviewError::Engine(e)
+    }
+}
+
+impl From<DbError> for PreviewError {
+    fn from(e: DbError) -> Self {
+        PreviewError::Engine(EngineError::Db(e))
+    }
+}
+
+/// The plan `db upgrade target` would run, for display (`db plan`). `conn` is None for a
+/// SQLite file that does not exist yet. Data migrations of revisions already applied are only
+/// listed while rows still need them.
+pub async fn preview(
+    conn: Option<&mut Conn>,
+    revs: &RevisionSet,
+    target: &Target,
+) -> Result<UpgradePlan, PreviewError> {
+    let Some(conn) = conn else {
+        let live = Live::empty(Dialect::Sqlite);
+        return Ok(plan_upgrade(revs, &live, &target.revision)?);
+    };
+    let mut live = read_live(conn).await?;
+    // A legacy database is planned from the revision `db sync` would adopt it at.
+    if live.heads().is_empty()
+        && live.has_legacy_table
+        && let Some(v) = version_table::legacy_version(conn).await?
+    {
+        let rev = legacy_revision(v).map_err(PreviewError::Refused)?;
+        live.version_rows = Some(vec![rev.to_string()]);
+    }
+    let mut p = plan_upgrade(revs, &live, &target.revision)?;
+    if !p.migrate.is_empty() {
+        let applied: BTreeSet<String> = applied_set(revs, &live.heads())?;
+        let mut keep = Vec::new();
+        for step in std::mem::take(&mut p.migrate) {
+            if !applied.contains(&step.revision) || pending_of(conn, &step).await? > 0 {
+                keep.push(step);
+            }
+        }
+        p.migrate = keep;
+    }
+    Ok(p)
+}

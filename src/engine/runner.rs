@@ -1,0 +1,546 @@
+//! The upgrade runner: the expand → migrate → contract state machine behind `db sync`,
+//! `db upgrade`, `db expand`, `db migrate`, `db contract` and `db version_control`, including
+//! Glance's version-table bookkeeping (retired ids renamed, legacy `migrate_version` databases
+//! adopted, stamping).
+//!
+//! It runs on a [`Session`] (lock, transactions, version rows) and reports through events: a
+//! [`Milestone`] wherever Glance tells the operator something (the CLI prints Glance's exact
+//! line for it), plus finer events (phase started, step applied with its duration, data
+//! migrated, version rows written) for progress and JSON output. A command Glance refuses ends
+//! in a typed [`Refusal`]; the CLI words it.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::drift::schema_matches;
+use super::refusal::{Refusal, legacy_revision};
+use super::rolling::{pending_of, pending_rows};
+use super::target::{Target, current_id};
+use super::upgrade::DataStep;
+use super::{EngineError, Live, active_migrations, applied_set, plan_upgrade, read_live};
+use crate::config::DbUrl;
+use crate::exec::connection::{Conn, DbError};
+use crate::exec::{Session, version_table};
+use crate::observe::Observer;
+use crate::plan::{self, Phase, PlannedStep};
+use crate::revisions::RevisionSet;
+use crate::snapshot::Branch;
+
+/// What to run, with its arguments already resolved against the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `db sync [V] [CURRENT]`: the whole upgrade. With `stamp_first`, an unversioned database
+    /// is first placed under control at that revision (Glance's legacy two-argument form).
+    Sync {
+        target: Target,
+        stamp_first: Option<String>,
+    },
+    /// `db upgrade [V]`: the whole upgrade, Glance's `upgrade` wording.
+    Upgrade { target: Target },
+    /// `db expand`: the expand phase up to the expand head.
+    Expand,
+    /// `db migrate`: the pending data migrations.
+    Migrate,
+    /// `db contract`: the contract phase up to the contract head.
+    Contract,
+    /// `db version_control V`: record V without changing the schema (checked unless `force`).
+    Stamp { revision: String, force: bool },
+}
+
+/// Something Glance reports to the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "milestone", rename_all = "snake_case")]
+pub enum Milestone {
+    /// Nothing to do: the contract head (or the named target) is applied.
+    UpToDate,
+    /// `db expand` or the expand part of `db sync` had nothing to do.
+    ExpansionUpToDate,
+    /// No data migration had rows to migrate.
+    MigrationUpToDate,
+    /// Version rows moved to `heads`; `revision` is what was asked for, when Glance names it.
+    Upgraded {
+        revision: Option<String>,
+        heads: Vec<String>,
+    },
+    /// Data migrations changed this many rows.
+    Migrated { rows: u64 },
+    /// `db sync` finished.
+    Synced,
+    /// A legacy (sqlalchemy-migrate) database was found.
+    NotUnderAlembic,
+    /// The legacy database is being adopted at `revision`.
+    PlacingUnderControl { revision: String },
+    /// `db version_control` recorded `revision`.
+    PlacedUnderControl { revision: String },
+}
+
+/// Everything the runner reports, in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Milestone(Milestone),
+    /// A drop the engine refused to plan: the object is not any revision's.
+    LeftAlone {
+        object: String,
+    },
+    PhaseStarted {
+        phase: Phase,
+    },
+    StepApplied {
+        phase: Phase,
+        summary: String,
+        statements: usize,
+        elapsed: Duration,
+    },
+    DataMigrated {
+        revision: String,
+        name: String,
+        rows: u64,
+        elapsed: Duration,
+    },
+    VersionsWritten {
+        from: Vec<String>,
+        to: Vec<String>,
+    },
+}
+
+/// Why a run stopped.
+#[derive(Debug)]
+pub enum RunError {
+    Refused(Refusal),
+    Engine(EngineError),
+}
+
+impl From<EngineError> for RunError {
+    fn from(e: EngineError) -> Self {
+        RunError::Engine(e)
+    }
+}
+
+impl From<DbError> for RunError {
+    fn from(e: DbError) -> Self {
+        RunError::Engine(EngineError::Db(e))
+    }
+}
+
+impl From<Refusal> for RunError {
+    fn from(r: Refusal) -> Self {
+        RunError::Refused(r)
+    }
+}
+
+/// Takes the migration lock on `conn`, runs `command`, and commits (or rolls back what can be
+/// rolled back) and releases the lock.
+pub async fn run_locked(
+    conn: &mut Conn,
+    url: &DbUrl,
+    lock_timeout: Duration,
+    revs: &RevisionSet,
+    command: &Command,
+    obs: &mut dyn Observer<Event>,
+) -> Result<(), RunError> {
+    let mut session = Session::begin(conn, url, lock_timeout).await?;
+    let result = Runner {
+        session: &mut session,
+        revs,
+        obs,
+    }
+    .run(command)
+    .await;
+    match result {
+        Ok(()) => Ok(session.finish().await?),
+        Err(e) => {
+            session.abort().await;
+            Err(e)
+        }
+    }
+}
+
+/// One run of a command on a session.
+pub struct Runner<'r, 's> {
+    pub session: &'r mut Session<'s>,
+    pub revs: &'r RevisionSet,
+    pub obs: &'r mut dyn Observer<Event>,
+}
+
+impl Runner<'_, '_> {
+    fn say(&mut self, m: Milestone) {
+        self.obs.on(&Event::Milestone(m));
+    }
+
+    /// Runs `command` inside the session (the caller finishes or aborts it).
+    pub async fn run(&mut self, command: &Command) -> Result<(), RunError> {
+        let live = read_live(self.session.conn).await?;
+        match command {
+            Command::Stamp { revision, force } => self.stamp(&live, revision, *force).await,
+            Command::Sync {
+                stamp_first: Some(current),
+                ..
+            } => {
+                if live.heads().is_empty() {
+                    self.stamp(&live, current, false).await?;
+                }
+                let live = read_live(self.session.conn).await?;
+                self.upgrade(live, command).await
+            }
+            _ => {
+                let live = self.prepare_versions(live).await?;
+                self.upgrade(live, command).await
+            }
+        }
+    }
+
+    /// Rewrites Glance's retired monolithic ids and adopts a legacy (sqlalchemy-migrate)
+    /// database. Returns the live state with version rows set.
+    async fn prepare_versions(&mut self, mut live: Live) -> Result<Live, RunError> {
+        let heads = live.heads();
+        let renamed: Vec<String> = heads.iter().map(|h| current_id(h).to_string()).collect();
+        if renamed != heads {
+            self.write_heads(&heads, &renamed).await?;
+            live.version_rows = Some(renamed);
+            return Ok(live);
+        }
+        if !heads.is_empty() || !live.has_legacy_table {
+            return Ok(live);
+        }
+        // Glance's old tooling created an empty migrate_version (version 0) on fresh databases.
+        let Some(version) = version_table::legacy_version(self.session.conn).await? else {
+            return Ok(live);
+        };
+        let revision = legacy_revision(version)?;
+        self.say(Milestone::NotUnderAlembic);
+        if let Err(drift) = schema_matches(self.revs, &live, revision, false) {
+            return Err(Refusal::LegacyMismatch {
+                version,
+                revision: revision.to_string(),
+                drift,
+            }
+            .into());
+        }
+        self.say(Milestone::PlacingUnderControl {
+            revision: revision.to_string(),
+        });
+        self.write_heads(&[], &[revision.to_string()]).await?;
+        live.version_rows = Some(vec![revision.to_string()]);
+        Ok(live)
+    }
+
+    async fn stamp(&mut self, live: &Live, revision: &str, force: bool) -> Result<(), RunError> {
+        if !force && let Err(drift) = schema_matches(self.revs, live, revision, true) {
+            return Err(Refusal::StampMismatch {
+                revision: revision.to_string(),
+                drift,
+            }
+            .into());
+        }
+        self.session.begin_phase().await?;
+        self.write_heads(&live.heads(), &[revision.to_string()])
+            .await?;
+        self.session.commit_phase().await?;
+        self.say(Milestone::PlacedUnderControl {
+            revision: revision.to_string(),
+        });
+        Ok(())
+    }
+
+    async fn write_heads(&mut self, from: &[String], to: &[String]) -> Result<(), DbError> {
+        self.session.write_heads(from, to).await?;
+        self.obs.on(&Event::VersionsWritten {
+            from: from.to_vec(),
+            to: to.to_vec(),
+        });
+        Ok(())
+    }
+
+    /// Renders each step for the session's backend and runs it.
+    async fn run_steps(&mut self, steps: &[PlannedStep]) -> Result<(), DbError> {
+        for step in steps {
+            let statements = plan::render_op(self.session.dialect(), &step.op);
+            let started = Instant::now();
+            self.session.run_statements(&statements).await?;
+            self.obs.on(&Event::StepApplied {
+                phase: step.phase,
+                summary: step.summary.clone(),
+                statements: statements.len(),
+                elapsed: started.elapsed(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs the data steps that still have rows to migrate; returns the rows changed.
+    async fn run_data(&mut self, steps: &[DataStep]) -> Result<u64, DbError> {
+        let mut rows = 0;
+        for s in steps {
+            if s.pending.is_some() && pending_of(self.session.conn, s).await? == 0 {
+                continue;
+            }
+            let started = Instant::now();
+            let mut n = 0;
+            for st in &s.statements {
+                n += self.session.run_statement(st).await?;
+            }
+            rows += n;
+            self.obs.on(&Event::DataMigrated {
+                revision: s.revision.clone(),
+                name: s.name.clone(),
+                rows: n,
+                elapsed: started.elapsed(),
+            });
+        }
+        Ok(rows)
+    }
+
+    /// Runs DDL steps and data steps of one phase and moves the version rows, in one
+    /// transaction where the backend allows.
+    async fn run_phase(
+        &mut self,
+        phase: Phase,
+        steps: &[PlannedStep],
+        data: &[DataStep],
+        from: &[String],
+        to: &[String],
+    ) -> Result<u64, DbError> {
+        self.obs.on(&Event::PhaseStarted { phase });
+        self.session.begin_phase().await?;
+        self.run_steps(steps).await?;
+        let rows = self.run_data(data).await?;
+        if from != to {
+            self.write_heads(from, to).await?;
+        }
+        self.session.commit_phase().await?;
+        Ok(rows)
+    }
+
+    async fn upgrade(&mut self, live: Live, command: &Command) -> Result<(), RunError> {
+        let revs = self.revs;
+        let e_head = revs.branch_head(Branch::Expand).map(str::to_string);
+        let c_head = revs.branch_head(Branch::Contract).map(str::to_string);
+        let heads = live.heads();
+        let applied = applied_set(revs, &heads)?;
+        let has = |r: &Option<String>| r.as_ref().is_some_and(|r| applied.contains(r));
+
+        match command {
+            Command::Expand => {
+                let Some(e) = e_head.clone() else {
+                    return Err(Refusal::NoExpandHead.into());
+                };
+                if has(&c_head) {
+                    self.say(Milestone::UpToDate);
+                    return Ok(());
+                }
+                if applied.contains(&e) {
+                    self.say(Milestone::ExpansionUpToDate);
+                    return Ok(());
+                }
+                let p = plan_upgrade(revs, &live, &e)?;
+                self.run_phase(
+                    Phase::Expand,
+                    &p.expand,
+                    &p.expand_data,
+                    &heads,
+                    &p.expand_heads,
+                )
+                .await?;
+                self.say(Milestone::Upgraded {
+                    revision: Some(e),
+                    heads: p.expand_heads,
+                });
+                Ok(())
+            }
+            Command::Migrate => {
+                if has(&c_head) {
+                    self.say(Milestone::UpToDate);
+                    return Ok(());
+                }
+                if !has(&e_head) {
+                    return Err(Refusal::MigrateBeforeExpand.into());
+                }
+                let active = active_migrations(revs, &applied, live.dialect);
+                if pending_rows(self.session.conn, &active).await? > 0 {
+                    self.obs.on(&Event::PhaseStarted {
+                        phase: Phase::Migrate,
+                    });
+                    self.session.begin_phase().await?;
+                    let rows = self.run_data(&active).await?;
+                    self.session.commit_phase().await?;
+                    self.say(Milestone::Migrated { rows });
+                } else {
+                    self.say(Milestone::MigrationUpToDate);
+                }
+                Ok(())
+            }
+            Command::Contract => {
+                let Some(c) = c_head.clone() else {
+                    return Err(Refusal::NoContractHead.into());
+                };
+                if applied.contains(&c) {
+                    self.say(Milestone::UpToDate);
+                    return Ok(());
+                }
+                if !has(&e_head) {
+                    return Err(Refusal::ContractBeforeExpand.into());
+                }
+                let active = active_migrations(revs, &applied, live.dialect);
+                if pending_rows(self.session.conn, &active).await? > 0 {
+                    return Err(Refusal::ContractBeforeMigrate.into());
+                }
+                let p = plan_upgrade(revs, &live, &c)?;
+                // Data steps that contract revisions carry (e.g. dropping Glance's Ocata
+                // triggers) run before their DDL.
+                let contract_data: Vec<DataStep> = p
+                    .migrate
+                    .iter()
+                    .filter(|d| {
+                        revs.get(&d.revision)
+                            .is_some_and(|s| s.meta.branch == Some(Branch::Contract))
+                    })
+                    .cloned()
+                    .collect();
+                self.run_phase(
+                    Phase::Expand,
+                    &p.expand,
+                    &contract_data,
+                    &heads,
+                    &p.expand_heads,
+                )
+                .await?;
+                self.run_phase(
+                    Phase::Contract,
+                    &p.contract,
+                    &[],
+                    &p.expand_heads,
+                    &p.final_heads,
+                )
+                .await?;
+                self.say(Milestone::Upgraded {
+                    revision: Some(c),
+                    heads: p.final_heads,
+                });
+                Ok(())
+            }
+            Command::Sync { target, .. } | Command::Upgrade { target } => {
+                let is_sync = matches!(command, Command::Sync { .. });
+                self.full_upgrade(live, target, is_sync, e_head).await
+            }
+            Command::Stamp { .. } => unreachable!("stamping is handled in run"),
+        }
+    }
+
+    /// `db sync` / `db upgrade`: every phase up to `target`.
+    async fn full_upgrade(
+        &mut self,
+        live: Live,
+        target: &Target,
+        is_sync: bool,
+        e_head: Option<String>,
+    ) -> Result<(), RunError> {
+        let revs = self.revs;
+        let heads = live.heads();
+        let applied = applied_set(revs, &heads)?;
+        let name = target.revision.as_str();
+        if applied.contains(name) && !heads.iter().any(|h| h == name) {
+            return Err(Refusal::Downgrade {
+                heads,
+                target: name.to_string(),
+            }
+            .into());
+        }
+        // Glance's own flow: `db sync` without a version reports each phase.
+        let glance_flow = is_sync && !target.explicit;
+        if glance_flow && applied.contains(name) {
+            self.say(Milestone::UpToDate);
+            return Ok(());
+        }
+        let p = plan_upgrade(revs, &live, name)?;
+        for l in &p.left_alone {
+            self.obs.on(&Event::LeftAlone { object: l.clone() });
+        }
+        // What an upgrade reports once the target is reached.
+        let named = is_sync || target.explicit;
+        let finished = |runner: &mut Self, heads: &[String]| {
+            runner.say(Milestone::Upgraded {
+                revision: named.then(|| name.to_string()),
+                heads: heads.to_vec(),
+            });
+            if is_sync {
+                runner.say(Milestone::Synced);
+            }
+        };
+        if p.fresh {
+            // One pass straight to the target; the version rows still move through the
+            // expand head first, as Glance's do.
+            self.obs.on(&Event::PhaseStarted {
+                phase: Phase::Expand,
+            });
+            self.session.begin_phase().await?;
+            self.run_steps(&p.expand).await?;
+            let mid = e_head
+                .clone()
+                .filter(|e| revs.closure(name).contains(e) && glance_flow);
+            if let Some(e) = &mid {
+                self.write_heads(&[], std::slice::from_ref(e)).await?;
+                self.say(Milestone::Upgraded {
+                    revision: Some(e.clone()),
+                    heads: vec![e.clone()],
+                });
+                self.say(Milestone::MigrationUpToDate);
+                self.write_heads(std::slice::from_ref(e), &p.final_heads)
+                    .await?;
+            } else {
+                self.write_heads(&[], &p.final_heads).await?;
+            }
+            self.session.commit_phase().await?;
+            finished(self, &p.final_heads);
+            return Ok(());
+        }
+        // expand
+        let expanded_before = e_head.as_ref().is_some_and(|e| applied.contains(e));
+        self.run_phase(
+            Phase::Expand,
+            &p.expand,
+            &p.expand_data,
+            &heads,
+            &p.expand_heads,
+        )
+        .await?;
+        if glance_flow {
+            if expanded_before {
+                self.say(Milestone::ExpansionUpToDate);
+            } else if let Some(e) = &e_head {
+                self.say(Milestone::Upgraded {
+                    revision: Some(e.clone()),
+                    heads: p.expand_heads.clone(),
+                });
+            }
+        }
+        // migrate
+        self.obs.on(&Event::PhaseStarted {
+            phase: Phase::Migrate,
+        });
+        self.session.begin_phase().await?;
+        let rows = self.run_data(&p.migrate).await?;
+        self.session.commit_phase().await?;
+        if rows > 0 {
+            self.say(Milestone::Migrated { rows });
+        } else if glance_flow {
+            self.say(Milestone::MigrationUpToDate);
+        }
+        let left = pending_rows(self.session.conn, &p.migrate).await?;
+        if left > 0 && !p.contract.is_empty() {
+            return Err(Refusal::DataLeft { rows: left }.into());
+        }
+        // contract
+        self.run_phase(
+            Phase::Contract,
+            &p.contract,
+            &[],
+            &p.expand_heads,
+            &p.final_heads,
+        )
+        .await?;
+        finished(self, &p.final_heads);
+        Ok(())
+    }
+}

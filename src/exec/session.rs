@@ -1,0 +1,195 @@
+//! A migration session: one connection, the migration lock ([`super::lock`]), transactions
+//! where the backend has transactional DDL, and the version rows ([`super::version_table`]).
+//!
+//! - PostgreSQL: each phase is one transaction (DDL + version rows).
+//! - SQLite: the whole run is one `BEGIN IMMEDIATE` transaction (the lock), with
+//!   `PRAGMA foreign_key_check` before COMMIT.
+//! - MySQL/MariaDB: DDL commits implicitly, so a run killed half-way is repaired by the next
+//!   run, which re-introspects and finishes the plan.
+
+use std::time::Duration;
+
+use super::connection::{Conn, DbError, DbErrorKind, stmt_error};
+use super::lock::{Locker, locker_for};
+use super::version_table;
+use crate::config::DbUrl;
+use crate::schema::model::Dialect;
+
+/// Environment variable that makes the executor stop (as if killed) after the k-th statement.
+/// Used by the crash-convergence tests.
+pub const FAIL_AFTER_ENV: &str = "GLANCE_MANAGE_FAIL_AFTER";
+
+/// A running migration session: the connection, the lock, and the open transaction.
+pub struct Session<'a> {
+    pub conn: &'a mut Conn,
+    url: DbUrl,
+    dialect: Dialect,
+    lock: Box<dyn Locker>,
+    in_tx: bool,
+    /// Statements executed so far in this run.
+    pub executed: usize,
+    fail_after: Option<usize>,
+}
+
+impl<'a> Session<'a> {
+    /// Takes the migration lock, waiting up to `wait`. On SQLite this also opens the run's
+    /// single write transaction.
+    pub async fn begin(
+        conn: &'a mut Conn,
+        url: &DbUrl,
+        wait: Duration,
+    ) -> Result<Session<'a>, DbError> {
+        Self::begin_with(conn, url, wait, locker_for(url)).await
+    }
+
+    /// [`Session::begin`] with a given lock (a cluster-wide one, say).
+    pub async fn begin_with(
+        conn: &'a mut Conn,
+        url: &DbUrl,
+        wait: Duration,
+        mut lock: Box<dyn Locker>,
+    ) -> Result<Session<'a>, DbError> {
+        let dialect = conn.dialect();
+        let fail_after = std::env::var(FAIL_AFTER_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok());
+        lock.acquire(conn, wait).await?;
+        let in_tx = lock.opens_transaction();
+        Ok(Session {
+            conn,
+            url: url.clone(),
+            dialect,
+            lock,
+            in_tx,
+            executed: 0,
+            fail_after,
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    async fn exec(&mut self, sql: &str) -> Result<u64, DbError> {
+        self.conn.execute(sql).await.map_err(|e| {
+            stmt_error(
+                e,
+                &self.url,
+                &format!("statement failed: {}", one_line(sql)),
+            )
+        })
+    }
+
+    /// Opens a transaction for one phase (PostgreSQL; SQLite already has the run's one).
+    pub async fn begin_phase(&mut self) -> Result<(), DbError> {
+        if self.dialect == Dialect::Postgres && !self.in_tx {
+            self.exec("BEGIN").await?;
+            self.in_tx = true;
+        }
+        Ok(())
+    }
+
+    /// Commits the phase (PostgreSQL). SQLite commits once at [`Session::finish`].
+    pub async fn commit_phase(&mut self) -> Result<(), DbError> {
+        if self.dialect == Dialect::Postgres && self.in_tx {
+            self.exec("COMMIT").await?;
+            self.in_tx = false;
+        }
+        Ok(())
+    }
+
+    /// Runs one statement, counting it for fault injection.
+    pub async fn run_statement(&mut self, sql: &str) -> Result<u64, DbError> {
+        if let Some(k) = self.fail_after
+            && self.executed >= k
+        {
+            return Err(DbError {
+                message: format!(
+                    "stopped before statement {} ({FAIL_AFTER_ENV}={k})",
+                    self.executed + 1
+                ),
+                help: None,
+                code: None,
+                kind: DbErrorKind::Statement,
+            });
+        }
+        let n = self.exec(sql).await?;
+        self.executed += 1;
+        Ok(n)
+    }
+
+    /// Runs statements in order.
+    pub async fn run_statements(&mut self, statements: &[String]) -> Result<(), DbError> {
+        for st in statements {
+            self.run_statement(st).await?;
+        }
+        Ok(())
+    }
+
+    /// A count query (`pending` of a data migration) on the session's connection.
+    pub async fn count(&mut self, sql: &str, context: &str) -> Result<i64, DbError> {
+        self.conn
+            .query_i64(sql)
+            .await
+            .map(|n| n.unwrap_or(0))
+            .map_err(|e| DbError::statement(context, e))
+    }
+
+    /// Replaces the version rows `old` with `heads` (creating Glance's version table if needed).
+    pub async fn write_heads(&mut self, old: &[String], heads: &[String]) -> Result<(), DbError> {
+        version_table::write(self.conn, &self.url, old, heads).await
+    }
+
+    /// Commits and releases the lock.
+    pub async fn finish(mut self) -> Result<(), DbError> {
+        if self.dialect == Dialect::Sqlite && self.in_tx {
+            let bad = self
+                .conn
+                .query("PRAGMA foreign_key_check")
+                .await
+                .map_err(|e| DbError::statement("foreign key check failed", e))?;
+            if !bad.is_empty() {
+                let tables: Vec<String> = bad
+                    .iter()
+                    .filter_map(|r| r.first().and_then(|v| v.text()))
+                    .collect();
+                let _ = self.conn.execute("ROLLBACK").await;
+                self.in_tx = false;
+                self.lock.release(self.conn).await;
+                return Err(DbError {
+                    message: format!(
+                        "the migration would leave rows whose foreign keys point nowhere (tables: {}); nothing was changed",
+                        tables.join(", ")
+                    ),
+                    help: Some("fix or delete those rows, then run the command again".into()),
+                    code: None,
+                    kind: DbErrorKind::ForeignKey,
+                });
+            }
+        }
+        if self.in_tx {
+            self.exec("COMMIT").await?;
+            self.in_tx = false;
+        }
+        self.lock.release(self.conn).await;
+        Ok(())
+    }
+
+    /// Rolls back what can be rolled back and releases the lock (after a failure).
+    pub async fn abort(mut self) {
+        if self.in_tx {
+            let _ = self.conn.execute("ROLLBACK").await;
+            self.in_tx = false;
+        }
+        self.lock.release(self.conn).await;
+    }
+}
+
+fn one_line(sql: &str) -> String {
+    let s: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.len() > 160 {
+        format!("{}…", &s[..s.floor_char_boundary(160)])
+    } else {
+        s
+    }
+}

@@ -1,0 +1,7 @@
+//! The schema model ([`model`]: tables, columns, keys, indexes, constraints, enum types) and
+//! the typed changes between two schemas ([`change`]). Plain data, no I/O: every other stage
+//! reads or produces these.
+
+pub mod change;
+pub mod model;
+pub mod types;

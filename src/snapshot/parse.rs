@@ -1,0 +1,332 @@
+//! Parsing a snapshot file into the model, with diagnostics that point at the offending TOML
+//! line: the file as serde shapes ([`super::raw`]), then each section checked in turn —
+//! `[revision]`, `[enums]`, each table ([`super::table`]), the cross-table references, and the
+//! data migrations.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+use std::path::Path;
+
+use indexmap::IndexMap;
+use toml::Spanned;
+
+use super::error::{Ctx, SnapshotError};
+use super::raw::{RawData, RawFile, RawRevision};
+use super::table::{FkSpan, effective, parse_table};
+use super::{
+    Branch, DataMigration, DataPhase, FileKind, RevisionMeta, Snapshot, SourceFile,
+    is_revision_name,
+};
+use crate::schema::model::{Dialect, EnumType, Schema, lower_type};
+
+pub fn parse_file(path: &Path) -> Result<Snapshot, SnapshotError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SnapshotError::io(path, &e))?;
+    parse_str(&path.display().to_string(), &text, FileKind::Revision)
+}
+
+/// Parses one snapshot or working-schema file.
+pub fn parse_str(path: &str, text: &str, kind: FileKind) -> Result<Snapshot, SnapshotError> {
+    let cx = Ctx { path, text };
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let msg = e.message().trim().to_string();
+        let help = if msg.contains("unknown field") {
+            Some("see docs/snapshot-format.md for the keys each section accepts".to_string())
+        } else {
+            None
+        };
+        SnapshotError::at(
+            path,
+            text,
+            span,
+            format!("invalid snapshot TOML: {msg}"),
+            help,
+        )
+    })?;
+    let (meta, name_span, parent_spans, depends_spans) = parse_meta(&cx, raw.revision, kind)?;
+    let mut schema = Schema {
+        enums: parse_enums(&cx, raw.enums)?,
+        ..Schema::default()
+    };
+    // Spans kept for the cross-table pass.
+    let mut fk_spans: Vec<FkSpan> = Vec::new();
+    for (name, table) in raw.tables {
+        let t = parse_table(&cx, name, table, &schema, &mut fk_spans)?;
+        schema.tables.insert(t.name.clone(), t);
+    }
+    check_references(&cx, &schema, &fk_spans)?;
+    let data_migrations = parse_data_migrations(&cx, raw.data_migrations)?;
+    Ok(Snapshot {
+        meta,
+        schema,
+        data_migrations,
+        source: SourceFile {
+            path: path.to_string(),
+            text: text.to_string(),
+            name_span,
+            parent_spans,
+            depends_spans,
+        },
+    })
+}
+
+type MetaSpans = (
+    RevisionMeta,
+    Range<usize>,
+    Vec<Range<usize>>,
+    Vec<Range<usize>>,
+);
+
+/// `[revision]`: name, parents, dependencies, branch; with the spans DAG errors point at.
+fn parse_meta(
+    cx: &Ctx,
+    revision: Option<Spanned<RawRevision>>,
+    kind: FileKind,
+) -> Result<MetaSpans, SnapshotError> {
+    Ok(match (revision, kind) {
+        (Some(r), FileKind::Revision) => {
+            let r = r.into_inner();
+            let name_span = r.name.span();
+            let name = r.name.get_ref().clone();
+            if !is_revision_name(&name) {
+                return Err(cx.err_help(
+                    name_span,
+                    format!("invalid revision name `{name}`"),
+                    "revision names use letters, digits and underscores (e.g. `2025_1_expand01`)",
+                ));
+            }
+            let branch = match &r.branch {
+                None => None,
+                Some(b) => Some(match b.get_ref().as_str() {
+                    "expand" => Branch::Expand,
+                    "contract" => Branch::Contract,
+                    other => {
+                        return Err(cx.err_help(
+                            b.span(),
+                            format!("unknown branch `{other}`"),
+                            "branch is `expand` or `contract`, or omitted for a revision on the main line",
+                        ));
+                    }
+                }),
+            };
+            let mut seen = HashSet::new();
+            for p in r.parents.iter().chain(r.depends_on.iter()) {
+                if !seen.insert(p.get_ref().clone()) {
+                    return Err(cx.err(p.span(), format!("`{}` is listed twice", p.get_ref())));
+                }
+                if p.get_ref() == &name {
+                    return Err(cx.err(
+                        p.span(),
+                        format!("revision `{name}` cannot depend on itself"),
+                    ));
+                }
+            }
+            let meta = RevisionMeta {
+                name,
+                parents: r.parents.iter().map(|p| p.get_ref().clone()).collect(),
+                depends_on: r.depends_on.iter().map(|p| p.get_ref().clone()).collect(),
+                branch,
+                description: r.description,
+            };
+            (
+                meta,
+                name_span,
+                r.parents.iter().map(Spanned::span).collect(),
+                r.depends_on.iter().map(Spanned::span).collect(),
+            )
+        }
+        (None, FileKind::Revision) => {
+            return Err(cx.err_help(
+                0..0,
+                "snapshot has no [revision] section",
+                "a revision file starts with [revision] name = \"...\" and parents = [...]",
+            ));
+        }
+        (Some(r), FileKind::WorkingSchema) => {
+            return Err(cx.err_help(
+                r.span(),
+                "the working schema must not have a [revision] section",
+                "`glance-manage revision new NAME` adds the revision metadata when it freezes the schema",
+            ));
+        }
+        (None, FileKind::WorkingSchema) => (
+            RevisionMeta {
+                name: String::new(),
+                parents: vec![],
+                depends_on: vec![],
+                branch: None,
+                description: None,
+            },
+            0..0,
+            vec![],
+            vec![],
+        ),
+    })
+}
+
+/// `[enums]`: named value lists, none empty, no value twice.
+fn parse_enums(
+    cx: &Ctx,
+    enums: IndexMap<String, Spanned<Vec<Spanned<String>>>>,
+) -> Result<IndexMap<String, EnumType>, SnapshotError> {
+    let mut out = IndexMap::new();
+    for (name, values) in enums {
+        let span = values.span();
+        let values: Vec<String> = values
+            .into_inner()
+            .into_iter()
+            .map(Spanned::into_inner)
+            .collect();
+        if values.is_empty() {
+            return Err(cx.err(span, format!("enum `{name}` has no values")));
+        }
+        let mut seen = HashSet::new();
+        if let Some(dup) = values.iter().find(|v| !seen.insert(*v)) {
+            return Err(cx.err(span, format!("enum `{name}` lists `{dup}` twice")));
+        }
+        out.insert(name.clone(), EnumType { name, values });
+    }
+    Ok(out)
+}
+
+/// Checks across tables: foreign-key targets exist, are keys and have matching types; index
+/// and constraint names are unique in the schema.
+fn check_references(cx: &Ctx, schema: &Schema, fk_spans: &[FkSpan]) -> Result<(), SnapshotError> {
+    // Cross-table checks: FK targets, index name uniqueness across the schema.
+    for (tname, i, ref_span, refcols_span) in fk_spans {
+        let fk = &schema.tables[tname].foreign_keys[*i];
+        let Some(target) = schema.tables.get(&fk.ref_table) else {
+            return Err(cx.err(
+                ref_span.clone(),
+                format!(
+                    "foreign key on `{tname}` references unknown table `{}`",
+                    fk.ref_table
+                ),
+            ));
+        };
+        for (c, rc) in fk.columns.iter().zip(&fk.ref_columns) {
+            let Some(rcol) = target.column(rc) else {
+                return Err(cx.err(
+                    refcols_span.clone(),
+                    format!(
+                        "foreign key on `{tname}` references unknown column `{}.{rc}`",
+                        fk.ref_table
+                    ),
+                ));
+            };
+            let col = schema.tables[tname].column(c).expect("checked");
+            for d in Dialect::ALL {
+                let a = lower_type(&effective(col, d).ty, d, &schema.enums);
+                let b = lower_type(&effective(rcol, d).ty, d, &schema.enums);
+                if !a.fk_compatible(&b) {
+                    return Err(cx.err_help(
+                        refcols_span.clone(),
+                        format!(
+                            "foreign key type mismatch: `{tname}.{c}` is {} but `{}.{rc}` is {} (on {d})",
+                            a, fk.ref_table, b
+                        ),
+                        "a foreign key column must have the type of the column it references",
+                    ));
+                }
+            }
+        }
+        let keyed = target
+            .primary_key
+            .as_ref()
+            .is_some_and(|pk| pk.columns == fk.ref_columns)
+            || target.uniques.iter().any(|u| u.columns == fk.ref_columns)
+            || target
+                .indexes
+                .iter()
+                .any(|ix| ix.unique && ix.columns == fk.ref_columns);
+        if !keyed {
+            return Err(cx.err_help(
+                refcols_span.clone(),
+                format!(
+                    "foreign key on `{tname}` references `{}({})`, which is not a primary key or unique",
+                    fk.ref_table,
+                    fk.ref_columns.join(", ")
+                ),
+                "PostgreSQL and MySQL require the referenced columns to be a key",
+            ));
+        }
+    }
+    let mut index_names: HashSet<&str> = HashSet::new();
+    for t in schema.tables.values() {
+        for n in t
+            .indexes
+            .iter()
+            .map(|i| i.name.as_str())
+            .chain(t.uniques.iter().filter_map(|u| u.name.as_deref()))
+        {
+            if !index_names.insert(n) {
+                let span = find_name_span(cx.text, n).unwrap_or(0..0);
+                return Err(cx.err_help(
+                    span,
+                    format!("index or constraint name `{n}` is used twice"),
+                    "index names are unique per schema on PostgreSQL and SQLite",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `[[data_migrations]]`: a phase and SQL (portable, or one list per dialect).
+fn parse_data_migrations(
+    cx: &Ctx,
+    raw: Vec<Spanned<RawData>>,
+) -> Result<Vec<DataMigration>, SnapshotError> {
+    let mut data_migrations = Vec::new();
+    for rd in raw {
+        let dspan = rd.span();
+        let rd = rd.into_inner();
+        let phase = match rd.phase.get_ref().as_str() {
+            "expand" => DataPhase::Expand,
+            "migrate" => DataPhase::Migrate,
+            other => {
+                return Err(cx.err_help(
+                    rd.phase.span(),
+                    format!("unknown data-migration phase `{other}`"),
+                    "phase is `expand` (runs with the revision's DDL) or `migrate` (runs in `db migrate`)",
+                ));
+            }
+        };
+        let mut by = BTreeMap::new();
+        for (d, v) in [
+            (Dialect::Sqlite, rd.sqlite),
+            (Dialect::Postgres, rd.postgresql),
+            (Dialect::Mysql, rd.mysql),
+        ] {
+            if let Some(v) = v {
+                by.insert(d, v);
+            }
+        }
+        if rd.sql.is_empty() && by.len() < 3 {
+            return Err(cx.err_help(
+                dspan,
+                format!("data migration `{}` has no SQL", rd.name.get_ref()),
+                "give `sql = [...]` (portable) or `sqlite`, `postgresql` and `mysql` lists",
+            ));
+        }
+        data_migrations.push(DataMigration {
+            name: rd.name.into_inner(),
+            phase,
+            description: rd.description,
+            pending: rd.pending,
+            sql: rd.sql,
+            sql_by_dialect: by,
+        });
+    }
+    Ok(data_migrations)
+}
+
+fn find_name_span(text: &str, name: &str) -> Option<Range<usize>> {
+    let needle = format!("\"{name}\"");
+    let first = text.find(&needle)?;
+    let second = text[first + 1..]
+        .find(&needle)
+        .map(|i| i + first + 1)
+        .unwrap_or(first);
+    Some(second + 1..second + 1 + name.len())
+}
