@@ -65,13 +65,10 @@ impl fmt::Display for DbUrl {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 #[error("invalid database URL `{shown}`: {reason}")]
-#[diagnostic(
-    code(glance_manage::config::url),
-    help(
-        "write it as in glance-api.conf, e.g. sqlite:////var/lib/glance/glance.sqlite, \
+#[diagnostic(help(
+    "write it as in glance-api.conf, e.g. sqlite:////var/lib/glance/glance.sqlite, \
          mysql+pymysql://glance:PASSWORD@controller/glance or postgresql://glance:PASSWORD@controller/glance"
-    )
-)]
+))]
 pub struct UrlError {
     /// The URL with any password removed.
     pub shown: String,

@@ -133,15 +133,12 @@ async fn any_rows<'a>(
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum EngineError {
     #[error("unknown revision `{name}`")]
-    #[diagnostic(code(glance_manage::unknown_revision), help("{suggestions}"))]
+    #[diagnostic(help("{suggestions}"))]
     UnknownRevision { name: String, suggestions: String },
     #[error("the database is at revision(s) {heads}, which this tool does not know")]
-    #[diagnostic(
-        code(glance_manage::unknown_version),
-        help(
-            "the database was upgraded by a newer release, or --revisions points at the wrong history"
-        )
-    )]
+    #[diagnostic(help(
+        "the database was upgraded by a newer release, or --revisions points at the wrong history"
+    ))]
     UnknownHeads { heads: String },
     #[error(transparent)]
     #[diagnostic(transparent)]

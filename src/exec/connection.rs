@@ -18,7 +18,6 @@ use crate::schema::model::Dialect;
 /// A database error, already stripped of anything secret.
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
 #[error("{message}")]
-#[diagnostic(code(glance_manage::db))]
 pub struct DbError {
     pub message: String,
     #[help]

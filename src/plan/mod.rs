@@ -24,7 +24,6 @@ pub use step::{Op, Phase, PlannedStep, Stage, Step};
 
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
 #[error("cannot plan `{change}`: {reason}")]
-#[diagnostic(code(glance_manage::plan))]
 pub struct PlanError {
     pub change: String,
     pub reason: String,

@@ -140,23 +140,16 @@ impl Step {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum PlanError {
     #[error("cannot order the purge: the foreign keys among {tables} form a cycle")]
-    #[diagnostic(
-        code(glance_manage::purge::cycle),
-        help(
-            "break the cycle (e.g. make one of the foreign keys nullable and clear it) or purge these tables by hand"
-        )
-    )]
+    #[diagnostic(help(
+        "break the cycle (e.g. make one of the foreign keys nullable and clear it) or purge these tables by hand"
+    ))]
     Cycle { tables: String },
     #[error("cannot purge table {table} in batches: it has no primary key")]
-    #[diagnostic(code(glance_manage::purge::no_primary_key))]
     NoPrimaryKey { table: String },
     #[error("there is no soft-deleted `images` table in this database")]
-    #[diagnostic(
-        code(glance_manage::purge::no_images),
-        help(
-            "purge_images_table purges Glance's `images` table; run `glance-manage db sync` first"
-        )
-    )]
+    #[diagnostic(help(
+        "purge_images_table purges Glance's `images` table; run `glance-manage db sync` first"
+    ))]
     NoImagesTable,
 }
 

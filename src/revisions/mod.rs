@@ -51,19 +51,14 @@ pub struct RevisionSet {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RevisionError {
     #[error("{} revision file(s) are invalid", .0.len())]
-    #[diagnostic(code(glance_manage::revisions::invalid_files))]
     Files(#[related] Vec<SnapshotError>),
     #[error(transparent)]
     #[diagnostic(transparent)]
     Graph(SnapshotError),
     #[error("no revisions found in {0}")]
-    #[diagnostic(
-        code(glance_manage::revisions::empty),
-        help("a revisions directory holds one NAME.toml snapshot per revision")
-    )]
+    #[diagnostic(help("a revisions directory holds one NAME.toml snapshot per revision"))]
     Empty(String),
     #[error("cannot read revisions directory {path}: {reason}")]
-    #[diagnostic(code(glance_manage::revisions::io))]
     Io { path: String, reason: String },
 }
 

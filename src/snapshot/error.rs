@@ -10,7 +10,6 @@ use thiserror::Error;
 /// A problem in a snapshot or revision file, with the place it was found.
 #[derive(Debug, Error, Diagnostic)]
 #[error("{message}")]
-#[diagnostic(code(glance_manage::snapshot))]
 pub struct SnapshotError {
     pub message: String,
     #[source_code]
