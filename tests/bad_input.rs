@@ -692,16 +692,19 @@ fn cases() -> Vec<Case> {
             .code(2)
             .out("Available actions for 'db'"),
     );
+    // A format a command does not have is a usage error (exit 2), never ignored.
     v.push(
         case("plan --format text", &["--format", "text", "db", "plan"])
-            .err("`db plan` prints --format sql (default) or json"),
+            .code(2)
+            .err("this command prints sql or json"),
     );
     v.push(
         case(
             "plan --format text after db",
             &["db", "plan", "--format", "text"],
         )
-        .err("`db plan` prints"),
+        .code(2)
+        .err("invalid value 'text'"),
     );
 
     // --- purge arguments (glance-reference §1.3) ------------------------------------------

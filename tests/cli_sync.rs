@@ -178,7 +178,20 @@ for_each_backend!(rolling_upgrade_check_codes, |db: TestDb| async move {
         "Database expansion is up to date. No expansion needed.\n"
     );
 
-    // Old rows have no visibility yet: migrate is the next step.
+    // Old rows have no visibility yet: migrate is the next step. JSON says what is pending.
+    let j = gm(&db.url, &["db", "check", "--format", "json"]);
+    assert_eq!(j.code, 4, "{j:?}");
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).expect("one JSON document");
+    assert_eq!(v["status"], "migrate");
+    assert_eq!(v["exit_code"], 4);
+    assert_eq!(v["pending"]["expand"], serde_json::json!([]));
+    assert_eq!(
+        v["pending"]["migrate"],
+        serde_json::json!([{"revision": "ocata_expand01", "name": "ocata_migrate01_community_images", "rows": 4}])
+    );
+    assert_eq!(v["pending"]["contract"][0], "ocata_contract01");
+    assert_eq!(v["rows"][0]["revision"], E);
+    assert_eq!(v["rows"][0]["branch"], "expand");
     let c = gm(&db.url, &["db", "check"]);
     assert_eq!(
         (c.code, c.stdout.as_str()),
@@ -191,8 +204,12 @@ for_each_backend!(rolling_upgrade_check_codes, |db: TestDb| async move {
     assert_eq!(refused.code, 1);
     assert!(refused.stderr.contains("Database contraction did not run. Database contraction cannot be run before data migration is complete."), "{refused:?}");
 
-    let m = gm(&db.url, &["db", "migrate"]);
-    assert_eq!((m.code, m.stdout.as_str()), (0, "Migrated 4 rows\n"));
+    let m = gm(&db.url, &["db", "migrate", "--format", "json"]);
+    assert_eq!(m.code, 0, "{m:?}");
+    let v: serde_json::Value = serde_json::from_str(&m.stdout).expect("one JSON document");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["messages"], serde_json::json!(["Migrated 4 rows"]));
+    assert_eq!(v["data_migrations"][0]["rows"], 4);
     let m2 = gm(&db.url, &["db", "migrate"]);
     assert_eq!(
         m2.stdout,

@@ -277,7 +277,10 @@ for_each_backend!(defaults_then_images_table, |db: TestDb| async move {
         r.stderr
             .contains("Purging deleted rows older than 30 day(s) from table tasks")
     );
-    assert!(r.stderr.contains("Deleted 4 row(s) from table tasks"));
+    // Results once, on stdout; stderr has the progress log, never the same line.
+    for line in r.stdout.lines() {
+        assert!(!r.stderr.contains(line), "`{line}` on both streams:\n{r:?}");
+    }
     assert_counts(&db, "purge", [6, 4, 2, 2, 3, 2, 2]).await;
     assert_eq!(
         ids(&db, "SELECT id FROM tasks ORDER BY id").await,
@@ -293,8 +296,25 @@ for_each_backend!(defaults_then_images_table, |db: TestDb| async move {
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("image_tags: 1 row(s)"), "{}", r.stderr);
-    assert!(r.stderr.contains("db purge"), "{}", r.stderr);
+    // The tag is live: the message says so, and the hint does not send the operator to
+    // `db purge`, which would not remove it.
+    assert!(
+        r.stderr.contains("image_tags: 1 row(s), not soft-deleted"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("`db purge` does not remove rows that are not soft-deleted (image_tags)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("first to remove the soft-deleted rows"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("image_properties"), "{}", r.stderr);
     assert_counts(&db, "blocked purge_images_table", [6, 4, 2, 2, 3, 2, 2]).await;
 
     // --skip-referenced: purges a and b, keeps f.
@@ -794,4 +814,66 @@ for_each_backend!(database_failure_is_reported, |db: TestDb| async move {
         r.stdout
     );
     assert_counts(&db, "a failed purge", [6, 11, 5, 5, 6, 2, 2]).await;
+});
+
+// purge_images_table before db purge: the 400-day images still have soft-deleted children
+// (db purge removes those) and f has a live tag (it does not). The message tells them apart,
+// names only tables with referencing rows, and the hint covers both causes.
+for_each_backend!(blocked_message_matches_the_cause, |db: TestDb| async move {
+    let db = synced(db).await;
+    let r = run(
+        &db.url,
+        &["db", "purge_images_table", "--age_in_days", "300"],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    // a: 2 properties, 1 location, 1 member, 1 tag, soft-deleted at 400 days; f: 1 property
+    // (soft-deleted) and 1 live tag.
+    assert!(
+        r.stderr
+            .contains("image_properties: 3 row(s), soft-deleted, `db purge` removes them"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr
+            .contains("image_tags: 2 row(s), 1 soft-deleted (`db purge` removes them), 1 not"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr
+            .contains("run `glance-manage db purge --age_in_days 300 --max_rows -1` first"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr
+            .contains("`db purge` does not remove rows that are not soft-deleted (image_tags)"),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("task"), "{r:?}");
+    assert_counts(&db, "refused purge_images_table", SEEDED).await;
+});
+
+// Without a terminal, long purges log their progress on stderr (every few seconds; every batch
+// here); stdout keeps the results, and no line appears on both.
+for_each_backend!(progress_lines_without_a_terminal, |db: TestDb| async move {
+    let db = synced(db).await;
+    let r = Gm::new()
+        .url(&db.url)
+        .args(["db", "purge", "--batch-size", "1"])
+        .env("GLANCE_MANAGE_PROGRESS_SECONDS", "0")
+        .run();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.lines().any(|l| l.starts_with("image_properties: ")
+            && l.contains(" row(s), ")
+            && l.contains("rows/s")),
+        "{r:?}"
+    );
+    for line in r.stdout.lines() {
+        assert!(!r.stderr.contains(line), "`{line}` on both streams:\n{r:?}");
+    }
+    assert!(
+        r.stdout
+            .contains("Deleted 7 row(s) from table image_properties"),
+        "{r:?}"
+    );
 });

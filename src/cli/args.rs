@@ -40,10 +40,11 @@ pub struct GlobalArgs {
     /// A directory of revision snapshots to use instead of Glance's built-in history.
     #[arg(long, global = true, value_name = "DIR")]
     pub revisions: Option<PathBuf>,
-    /// Output format for commands that report something.
-    #[arg(long, global = true, value_enum)]
+    /// The old position of a command's --format (before `db`); checked against what the
+    /// command supports.
+    #[arg(long, value_enum, hide = true)]
     pub format: Option<Format>,
-    /// Colour in diffs.
+    /// Colour in diffs and diagnostics (auto: on a terminal, unless NO_COLOR is set).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// Seconds to wait for another run's migration lock.
@@ -56,11 +57,47 @@ pub struct GlobalArgs {
     pub lock_timeout: u64,
 }
 
+/// Every output format some command has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,
     Sql,
+}
+
+/// The formats of a command that reports in text or JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    /// Lines for people (Glance's own lines where Glance prints any).
+    Text,
+    /// One JSON document on stdout (shapes in docs/json-output.md).
+    Json,
+}
+
+/// The formats of `db plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqlOrJson {
+    /// The SQL script, commented with phases and sources.
+    Sql,
+    /// One JSON document on stdout (shapes in docs/json-output.md).
+    Json,
+}
+
+/// `--format` of a command that reports in text or JSON.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<TextOrJson>,
+}
+
+impl OutputArgs {
+    pub fn format(&self) -> Option<Format> {
+        self.format.map(|f| match f {
+            TextOrJson::Text => Format::Text,
+            TextOrJson::Json => Format::Json,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,53 +121,98 @@ pub enum Top {
     },
     // Glance's legacy underscore forms.
     #[command(name = "db_version", hide = true)]
-    LegacyVersion,
+    LegacyVersion(OutputArgs),
     #[command(name = "db_sync", hide = true)]
-    LegacySync(VersionArgs),
+    LegacySync(UpgradeArgs),
     #[command(name = "db_upgrade", hide = true)]
-    LegacyUpgrade(VersionArgs),
+    LegacyUpgrade(UpgradeArgs),
     #[command(name = "db_version_control", hide = true)]
     LegacyVersionControl(VersionControlArgs),
     #[command(name = "db_expand", hide = true)]
-    LegacyExpand,
+    LegacyExpand(OutputArgs),
     #[command(name = "db_migrate", hide = true)]
-    LegacyMigrate,
+    LegacyMigrate(OutputArgs),
     #[command(name = "db_contract", hide = true)]
-    LegacyContract,
+    LegacyContract(OutputArgs),
     #[command(name = "db_check", hide = true)]
-    LegacyCheck,
+    LegacyCheck(OutputArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Print database's current migration level
-    Version,
+    Version(OutputArgs),
     /// Report any pending database upgrades.
-    Check,
+    Check(OutputArgs),
     /// Perform a complete (offline) database migration
-    Sync(VersionArgs),
+    Sync(UpgradeArgs),
     /// Upgrade the database's migration level
-    Upgrade(VersionArgs),
+    Upgrade(UpgradeArgs),
     /// Place a database under migration control
     #[command(name = "version_control")]
     VersionControl(VersionControlArgs),
     /// Run the expansion phase of a database migration.
-    Expand,
+    Expand(OutputArgs),
     /// Run the data migration phase of a database migration.
-    Migrate,
+    Migrate(OutputArgs),
     /// Run the contraction phase of a database migration.
-    Contract,
+    Contract(OutputArgs),
     /// Print the ordered SQL that `db upgrade` would run; changes nothing.
-    Plan(VersionArgs),
+    Plan(PlanArgs),
     /// Compare the live schema with the snapshot of its recorded revision(s).
-    Drift,
+    Drift(OutputArgs),
     /// List the revision DAG with a summary of each revision's changes.
-    History,
+    History(OutputArgs),
     /// Purge deleted rows older than a given age from glance tables.
     Purge(PurgeArgs),
     /// Purge deleted rows older than a given age from images table.
     #[command(name = "purge_images_table")]
     PurgeImagesTable(PurgeArgs),
+}
+
+impl DbCommand {
+    /// The `--format` given after the command, and the formats the command supports.
+    pub fn format(&self) -> (Option<Format>, &'static [Format]) {
+        const TJ: &[Format] = &[Format::Text, Format::Json];
+        match self {
+            DbCommand::Version(o)
+            | DbCommand::Check(o)
+            | DbCommand::Expand(o)
+            | DbCommand::Migrate(o)
+            | DbCommand::Contract(o)
+            | DbCommand::Drift(o)
+            | DbCommand::History(o) => (o.format(), TJ),
+            DbCommand::Sync(u) | DbCommand::Upgrade(u) => (u.output.format(), TJ),
+            DbCommand::VersionControl(v) => (v.output.format(), TJ),
+            DbCommand::Purge(p) | DbCommand::PurgeImagesTable(p) => (p.output.format(), TJ),
+            DbCommand::Plan(p) => (
+                p.format.map(|f| match f {
+                    SqlOrJson::Sql => Format::Sql,
+                    SqlOrJson::Json => Format::Json,
+                }),
+                &[Format::Sql, Format::Json],
+            ),
+        }
+    }
+}
+
+/// Arguments of `db sync` and `db upgrade`.
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    #[command(flatten)]
+    pub version: VersionArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Arguments of `db plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub version: VersionArgs,
+    /// Output format.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<SqlOrJson>,
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +224,7 @@ pub struct VersionArgs {
     /// CURRENT_VERSION first.
     #[arg(value_name = "CURRENT_VERSION")]
     pub current_version: Option<String>,
+    /// Target revision (the same as the positional VERSION).
     #[arg(long = "version", value_name = "VERSION")]
     pub version: Option<String>,
 }
@@ -155,13 +238,17 @@ impl VersionArgs {
 
 #[derive(Debug, Args)]
 pub struct VersionControlArgs {
+    /// Revision to record (default: liberty). Legacy numbers 42-45 are accepted.
     #[arg(value_name = "VERSION")]
     pub version_pos: Option<String>,
+    /// Revision to record (the same as the positional VERSION).
     #[arg(long = "version", value_name = "VERSION")]
     pub version: Option<String>,
     /// Stamp even when the live schema does not match the revision.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,6 +296,8 @@ pub struct PurgeArgs {
     /// instead of refusing.
     #[arg(long = "skip-referenced")]
     pub skip_referenced: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Python's `int(str)` for base 10: surrounding whitespace, a sign, digits with single
@@ -251,8 +340,10 @@ pub struct RevisionNewArgs {
     /// Revisions that must be applied first without being parents (a contract's expand).
     #[arg(long = "depends-on")]
     pub depends_on: Vec<String>,
+    /// Branch of the new revision.
     #[arg(long, value_parser = ["expand", "contract"])]
     pub branch: Option<String>,
+    /// One-line description stored in the revision.
     #[arg(long)]
     pub description: Option<String>,
     /// The working schema directory.

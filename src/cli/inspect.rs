@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::context::{CmdResult, Context, Failure, Message, target_failure};
 use super::glance::{self, NOT_UNDER_CONTROL};
 use super::output::{json, out, out_raw, unified_diff};
-use crate::engine::rolling::{self, PreviewError};
+use crate::engine::rolling::{self, PreviewError, Status};
 use crate::engine::target::{current_id, resolve_target};
 use crate::engine::{self, UpgradePlan};
 use crate::exec::{Conn, OpenMode, version_table};
@@ -20,17 +20,81 @@ use crate::snapshot::Branch;
 // ---------------------------------------------------------------------------------------------
 // db version
 
-pub async fn version(ctx: &Context) -> CmdResult {
-    // A missing SQLite file is a fresh database: nothing to connect to, nothing is created.
+/// `db version --format json`.
+#[derive(Serialize)]
+struct VersionJson {
+    command: &'static str,
+    under_control: bool,
+    /// The version rows, as Glance prints them.
+    rows: Vec<RowJson>,
+    /// The heads of the revision history (what `db sync` would bring the database to).
+    heads: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct RowJson {
+    revision: String,
+    /// `expand`, `contract`, or null for revisions before the split (and unknown ones).
+    branch: Option<&'static str>,
+    /// Whether the revision is in this tool's history (a newer Glance may have written it).
+    known: bool,
+    /// Whether it is a head of the history.
+    head: bool,
+}
+
+fn rows_json(revs: &RevisionSet, heads: &[String]) -> Vec<RowJson> {
+    let dag_heads = revs.heads();
+    heads
+        .iter()
+        .map(|h| {
+            let id = current_id(h);
+            RowJson {
+                revision: id.to_string(),
+                branch: revs.get(id).and_then(|s| s.meta.branch).map(Branch::as_str),
+                known: revs.contains(id),
+                head: dag_heads.contains(&id),
+            }
+        })
+        .collect()
+}
+
+/// The version rows of an existing database (none for a SQLite file never created).
+async fn read_rows(ctx: &Context) -> Result<(Vec<String>, Dialect, Option<Conn>), Failure> {
     if !ctx.database_exists() {
-        out(NOT_UNDER_CONTROL);
-        return Ok(0);
+        return Ok((vec![], ctx.url.dialect, None));
     }
     let mut conn = Conn::connect(&ctx.url, OpenMode::Existing).await?;
-    let heads = version_table::read(&mut conn).await;
-    conn.close().await;
-    let heads = heads?.unwrap_or_default();
-    if heads.is_empty() {
+    match version_table::read(&mut conn).await {
+        Ok(rows) => {
+            let d = conn.dialect();
+            Ok((rows.unwrap_or_default(), d, Some(conn)))
+        }
+        Err(e) => {
+            conn.close().await;
+            Err(e.into())
+        }
+    }
+}
+
+pub async fn version(ctx: &Context) -> CmdResult {
+    // A missing SQLite file is a fresh database: nothing to connect to, nothing is created.
+    let (heads, _, conn) = read_rows(ctx).await?;
+    if let Some(c) = conn {
+        c.close().await;
+    }
+    if ctx.json {
+        json(&VersionJson {
+            command: "version",
+            under_control: !heads.is_empty(),
+            rows: rows_json(&ctx.revisions, &heads),
+            heads: ctx
+                .revisions
+                .heads()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        });
+    } else if heads.is_empty() {
         out(NOT_UNDER_CONTROL);
     } else {
         for h in heads {
@@ -43,21 +107,82 @@ pub async fn version(ctx: &Context) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // db check
 
+/// `db check --format json`.
+#[derive(Serialize)]
+struct CheckJson {
+    command: &'static str,
+    /// `up_to_date`, `expand`, `migrate` or `contract`: the next step.
+    status: &'static str,
+    /// The exit code this answer has (0, 3, 4, 5).
+    exit_code: u8,
+    /// Glance's line.
+    message: &'static str,
+    rows: Vec<RowJson>,
+    pending: PendingJson,
+}
+
+#[derive(Serialize)]
+struct PendingJson {
+    /// Unapplied revisions of the expand branch (and before the split).
+    expand: Vec<String>,
+    /// Data migrations with rows still to change.
+    migrate: Vec<MigrationJson>,
+    /// Unapplied revisions of the contract branch.
+    contract: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct MigrationJson {
+    revision: String,
+    name: String,
+    rows: i64,
+}
+
 pub async fn check(ctx: &Context) -> CmdResult {
-    let (heads, dialect, mut conn) = if ctx.database_exists() {
-        let mut conn = Conn::connect(&ctx.url, OpenMode::Existing).await?;
-        let heads = version_table::read(&mut conn).await?.unwrap_or_default();
-        let d = conn.dialect();
-        (heads, d, Some(conn))
-    } else {
-        (vec![], Dialect::Sqlite, None)
-    };
-    let status = rolling::status(conn.as_mut(), &ctx.revisions, &heads, dialect).await;
+    let (heads, dialect, mut conn) = read_rows(ctx).await?;
+    let report = rolling::report(conn.as_mut(), &ctx.revisions, &heads, dialect).await;
     if let Some(c) = conn {
         c.close().await;
     }
-    let (line, code) = glance::check_answer(status?);
-    out(line);
+    let report = report?;
+    let (line, code) = glance::check_answer(report.status);
+    if ctx.json {
+        let of = |contract: bool| {
+            report
+                .unapplied
+                .iter()
+                .filter(|(_, b)| (*b == Some(Branch::Contract)) == contract)
+                .map(|(r, _)| r.clone())
+                .collect()
+        };
+        json(&CheckJson {
+            command: "check",
+            status: match report.status {
+                Status::UpToDate => "up_to_date",
+                Status::NeedsExpand => "expand",
+                Status::NeedsMigrate => "migrate",
+                Status::NeedsContract => "contract",
+            },
+            exit_code: code,
+            message: line,
+            rows: rows_json(&ctx.revisions, &heads),
+            pending: PendingJson {
+                expand: of(false),
+                migrate: report
+                    .migrations
+                    .iter()
+                    .map(|m| MigrationJson {
+                        revision: m.revision.clone(),
+                        name: m.name.clone(),
+                        rows: m.rows,
+                    })
+                    .collect(),
+                contract: of(true),
+            },
+        });
+    } else {
+        out(line);
+    }
     Ok(code)
 }
 
@@ -66,6 +191,7 @@ pub async fn check(ctx: &Context) -> CmdResult {
 
 #[derive(Serialize)]
 struct PlanJson<'a> {
+    command: &'static str,
     dialect: Dialect,
     target: &'a str,
     from: &'a [String],
@@ -131,6 +257,7 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
     };
     if ctx.json {
         let j = PlanJson {
+            command: "plan",
             dialect: p.dialect,
             target: &p.target,
             from: &p.from_heads,
@@ -154,9 +281,11 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
 
 #[derive(Serialize)]
 struct DriftJson<'a> {
+    command: &'static str,
     drift: bool,
     heads: &'a [String],
     changes: &'a [String],
+    unmanaged: &'a [String],
     repair: Vec<String>,
     unsupported: &'a [String],
     diff: String,
@@ -180,15 +309,17 @@ pub async fn drift(ctx: &Context) -> CmdResult {
         .with_code(2));
     }
     let d = engine::drift(&ctx.revisions, &live).map_err(|e| Failure::from(e).with_code(2))?;
-    let has_drift = !d.changes.is_empty() || !d.unsupported.is_empty();
+    let has_drift = !d.changes.is_empty() || !d.unsupported.is_empty() || !d.unmanaged.is_empty();
     let headers = ("expected (revision snapshot)", "live (introspected)");
     let unified = unified_diff(&d.expected_toml, &d.live_toml, headers, false);
     if ctx.json {
         let repair = plan::statements(live.dialect, &d.repair);
         let j = DriftJson {
+            command: "drift",
             drift: has_drift,
             heads: &d.heads,
             changes: &d.changes,
+            unmanaged: &d.unmanaged,
             repair,
             unsupported: &d.unsupported,
             diff: unified,
@@ -210,6 +341,11 @@ pub async fn drift(ctx: &Context) -> CmdResult {
         ));
         for c in &d.changes {
             out(&format!("  - to repair: {c}"));
+        }
+        for u in &d.unmanaged {
+            out(&format!(
+                "  - unmanaged: {u} (no revision declares it; left alone, not repaired)"
+            ));
         }
         for u in &d.unsupported {
             out(&format!("  - unsupported: {u}"));

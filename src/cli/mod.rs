@@ -7,6 +7,7 @@ mod context;
 mod glance;
 mod inspect;
 mod output;
+mod progress;
 mod purge;
 mod revision;
 mod upgrade;
@@ -19,7 +20,7 @@ use clap::Parser;
 use crate::config;
 use crate::revisions::RevisionSet;
 use args::{Cli, DbCommand, Format, GlobalArgs, RevisionCommand, Top};
-use context::{Context, Failure, fail};
+use context::{Context, Failure};
 use output::{install_report_handler, note, out, render_failure, use_color};
 
 const DB_ACTIONS: &[(&str, &str)] = &[
@@ -84,6 +85,10 @@ pub fn main() -> ExitCode {
         }
         return ExitCode::from(2);
     }
+    let format = match command_format(&cli.global, &command) {
+        Ok(f) => f,
+        Err(e) => e.exit(),
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -99,10 +104,10 @@ pub fn main() -> ExitCode {
     let drift = matches!(
         command,
         Top::Db {
-            action: Some(DbCommand::Drift)
+            action: Some(DbCommand::Drift(_))
         }
     );
-    let result = runtime.block_on(run(cli.global, command, color));
+    let result = runtime.block_on(run(cli.global, command, color, format));
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
@@ -153,10 +158,46 @@ fn database(g: &GlobalArgs, connects: bool) -> Result<config::DbUrl, Failure> {
     Ok(resolved.url)
 }
 
+/// The `--format` a command runs with: its own, or the old position before `db`; a format the
+/// command does not have is a usage error (exit 2), never silently ignored.
+fn command_format(g: &GlobalArgs, command: &Top) -> Result<Option<Format>, clap::Error> {
+    let (own, supported): (Option<Format>, &[Format]) = match command {
+        Top::Db { action: Some(a) } => a.format(),
+        Top::Db { action: None } | Top::Revision { .. } => (None, &[]),
+        Top::LegacyVersion(o)
+        | Top::LegacyExpand(o)
+        | Top::LegacyMigrate(o)
+        | Top::LegacyContract(o)
+        | Top::LegacyCheck(o) => (o.format(), &[Format::Text, Format::Json]),
+        Top::LegacySync(u) | Top::LegacyUpgrade(u) => {
+            (u.output.format(), &[Format::Text, Format::Json])
+        }
+        Top::LegacyVersionControl(v) => (v.output.format(), &[Format::Text, Format::Json]),
+    };
+    let Some(f) = own.or(g.format) else {
+        return Ok(None);
+    };
+    if supported.contains(&f) {
+        return Ok(Some(f));
+    }
+    let name = |f: &Format| format!("{f:?}").to_lowercase();
+    let msg = if supported.is_empty() {
+        format!("this command has no --format (given `{}`)", name(&f))
+    } else {
+        let names: Vec<String> = supported.iter().map(name).collect();
+        format!(
+            "invalid value '{}' for '--format <FORMAT>': this command prints {}",
+            name(&f),
+            names.join(" or ")
+        )
+    };
+    Err(<Cli as clap::CommandFactory>::command().error(clap::error::ErrorKind::InvalidValue, msg))
+}
+
 fn context(
     g: &GlobalArgs,
     color: bool,
-    default_format: Format,
+    format: Option<Format>,
     connects: bool,
 ) -> Result<Context, Failure> {
     let url = database(g, connects)?;
@@ -164,17 +205,21 @@ fn context(
         Some(dir) => RevisionSet::from_dir(dir)?,
         None => RevisionSet::builtin()?,
     };
-    let format = g.format.unwrap_or(default_format);
     Ok(Context {
         url,
         revisions,
-        json: format == Format::Json,
+        json: format == Some(Format::Json),
         color,
         lock_timeout: Duration::from_secs(g.lock_timeout),
     })
 }
 
-async fn run(g: GlobalArgs, command: Top, color: bool) -> Result<u8, Failure> {
+async fn run(
+    g: GlobalArgs,
+    command: Top,
+    color: bool,
+    format: Option<Format>,
+) -> Result<u8, Failure> {
     use DbCommand as D;
     let db = match command {
         Top::Db { action: Some(a) } => a,
@@ -182,32 +227,26 @@ async fn run(g: GlobalArgs, command: Top, color: bool) -> Result<u8, Failure> {
         Top::Revision {
             action: RevisionCommand::New(args),
         } => return revision::new(&g, &args),
-        Top::LegacyVersion => D::Version,
+        Top::LegacyVersion(o) => D::Version(o),
         Top::LegacySync(v) => D::Sync(v),
         Top::LegacyUpgrade(v) => D::Upgrade(v),
         Top::LegacyVersionControl(v) => D::VersionControl(v),
-        Top::LegacyExpand => D::Expand,
-        Top::LegacyMigrate => D::Migrate,
-        Top::LegacyContract => D::Contract,
-        Top::LegacyCheck => D::Check,
+        Top::LegacyExpand(o) => D::Expand(o),
+        Top::LegacyMigrate(o) => D::Migrate(o),
+        Top::LegacyContract(o) => D::Contract(o),
+        Top::LegacyCheck(o) => D::Check(o),
     };
-    if let (Some(f), D::Plan(_)) = (g.format, &db)
-        && f == Format::Text
-    {
-        return Err(fail(
-            "`db plan` prints --format sql (default) or json",
-            None,
-        ));
-    }
-    let connects = !matches!(db, D::History);
-    let ctx = context(&g, color, Format::Text, connects)?;
+    let connects = !matches!(db, D::History(_));
+    let ctx = context(&g, color, format, connects)?;
     match db {
-        D::Version => inspect::version(&ctx).await,
-        D::History => inspect::history(&ctx),
-        D::Plan(v) => inspect::plan(&ctx, v.get()).await,
-        D::Drift => inspect::drift(&ctx).await,
-        D::Sync(v) => upgrade::sync(&ctx, v.get(), v.current_version.as_deref()).await,
-        D::Upgrade(v) => upgrade::upgrade(&ctx, v.get()).await,
+        D::Version(_) => inspect::version(&ctx).await,
+        D::History(_) => inspect::history(&ctx),
+        D::Plan(p) => inspect::plan(&ctx, p.version.get()).await,
+        D::Drift(_) => inspect::drift(&ctx).await,
+        D::Sync(u) => {
+            upgrade::sync(&ctx, u.version.get(), u.version.current_version.as_deref()).await
+        }
+        D::Upgrade(u) => upgrade::upgrade(&ctx, u.version.get()).await,
         D::VersionControl(v) => {
             upgrade::version_control(
                 &ctx,
@@ -216,10 +255,10 @@ async fn run(g: GlobalArgs, command: Top, color: bool) -> Result<u8, Failure> {
             )
             .await
         }
-        D::Expand => upgrade::expand(&ctx).await,
-        D::Migrate => upgrade::migrate(&ctx).await,
-        D::Contract => upgrade::contract(&ctx).await,
-        D::Check => inspect::check(&ctx).await,
+        D::Expand(_) => upgrade::expand(&ctx).await,
+        D::Migrate(_) => upgrade::migrate(&ctx).await,
+        D::Contract(_) => upgrade::contract(&ctx).await,
+        D::Check(_) => inspect::check(&ctx).await,
         D::Purge(a) => purge::purge(&ctx, &a, false).await,
         D::PurgeImagesTable(a) => purge::purge(&ctx, &a, true).await,
     }

@@ -2,13 +2,10 @@
 //! messages, log lines and progress bars from the purge's events, the summary, plan and JSON
 //! report.
 
-use std::io::IsTerminal;
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
 use super::args::{PurgeArgs, py_int};
 use super::context::{CmdResult, Context, Failure, Message, fail};
 use super::output::{json, note, out};
+use super::progress::{Display, Progress};
 use crate::exec::connection::redact;
 use crate::exec::{Conn, OpenMode};
 use crate::observe::Observer;
@@ -52,55 +49,37 @@ pub fn validate(age: &RawValue, max_rows: &RawValue, now_secs: u64) -> Result<(i
     Ok((age as i64, max_rows as i64))
 }
 
-/// Log lines (Glance's, on stderr) and, on a terminal, a progress bar per table.
+/// Glance's "Purging …" line per table and the progress of its batches, on stderr. The rows
+/// deleted per table are results: they go to stdout once, in the summary, not here too.
 struct CliObserver {
     age: i64,
     log: bool,
-    bars: bool,
-    bar: Option<ProgressBar>,
+    display: Display,
+    progress: Option<Progress>,
 }
 
 impl Observer<Event> for CliObserver {
     fn on(&mut self, event: &Event) {
         match event {
-            Event::TableStarted { table } => self.table_started(table),
+            Event::TableStarted { table } => {
+                if self.log {
+                    note(&format!(
+                        "Purging deleted rows older than {} day(s) from table {table}",
+                        self.age
+                    ));
+                }
+                self.progress = Some(Progress::start(self.display, table.clone(), None));
+            }
             Event::Deleted { rows, .. } => {
-                if let Some(b) = &self.bar {
-                    b.inc(*rows);
+                if let Some(p) = &mut self.progress {
+                    p.advance(*rows);
                 }
             }
-            Event::TableFinished { table, deleted } => self.table_finished(table, *deleted),
-        }
-    }
-}
-
-impl CliObserver {
-    fn table_started(&mut self, table: &str) {
-        if self.log {
-            note(&format!(
-                "Purging deleted rows older than {} day(s) from table {table}",
-                self.age
-            ));
-        }
-        if self.bars {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            if let Ok(style) = ProgressStyle::with_template(
-                "{prefix} {spinner} {human_pos} row(s) deleted, {per_sec}, {elapsed}",
-            ) {
-                bar.set_style(style);
+            Event::TableFinished { .. } => {
+                if let Some(p) = self.progress.take() {
+                    p.finish();
+                }
             }
-            bar.set_prefix(table.to_string());
-            bar.enable_steady_tick(std::time::Duration::from_millis(200));
-            self.bar = Some(bar);
-        }
-    }
-
-    fn table_finished(&mut self, table: &str, deleted: u64) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-        }
-        if self.log {
-            note(&format!("Deleted {deleted} row(s) from table {table}"));
         }
     }
 }
@@ -173,10 +152,46 @@ fn blocked_message(report: &Report) -> String {
         report.age_in_days
     );
     for t in b.map(|b| b.tables.as_slice()).unwrap_or_default() {
-        msg.push_str(&format!("\n  {}: {} row(s)", t.table, t.rows));
+        let live = t.rows - t.purgeable;
+        let what = match (t.purgeable, live) {
+            (_, 0) => "soft-deleted, `db purge` removes them".to_string(),
+            (0, _) => "not soft-deleted".to_string(),
+            (p, l) => format!("{p} soft-deleted (`db purge` removes them), {l} not"),
+        };
+        msg.push_str(&format!("\n  {}: {} row(s), {what}", t.table, t.rows));
     }
     msg.push_str("\nNothing was deleted.");
     msg
+}
+
+/// What to do about referenced images, matching the cause: soft-deleted children go with
+/// `db purge`; live ones (e.g. members of a deleted image) do not.
+fn blocked_help(report: &Report) -> String {
+    let tables = report
+        .blocked
+        .as_ref()
+        .map(|b| b.tables.as_slice())
+        .unwrap_or_default();
+    let mut help = Vec::new();
+    if tables.iter().any(|t| t.purgeable > 0) {
+        help.push(format!(
+            "run `glance-manage db purge --age_in_days {} --max_rows -1` first to remove the soft-deleted rows",
+            report.age_in_days
+        ));
+    }
+    let live: Vec<&str> = tables
+        .iter()
+        .filter(|t| t.rows > t.purgeable)
+        .map(|t| t.table.as_str())
+        .collect();
+    if !live.is_empty() {
+        help.push(format!(
+            "`db purge` does not remove rows that are not soft-deleted ({}): delete them (e.g. remove the members of the deleted images) first",
+            live.join(", ")
+        ));
+    }
+    help.push("or pass --skip-referenced to purge only the unreferenced images".into());
+    help.join("; ")
 }
 
 /// `db purge` (`images_table` false) and `db purge_images_table` (true).
@@ -215,16 +230,15 @@ pub async fn purge(ctx: &Context, args: &PurgeArgs, images_table: bool) -> CmdRe
         skip_referenced: args.skip_referenced,
     };
     let mut conn = Conn::connect(&ctx.url, OpenMode::Existing).await?;
-    let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let mut obs = CliObserver {
         age,
         log: !ctx.json,
-        bars: terminal && !ctx.json,
-        bar: None,
+        display: Display::for_stderr(ctx.json || args.dry_run),
+        progress: None,
     };
     let result = purge::run(&mut conn, &ctx.revisions, &opts, now, &mut obs).await;
-    if let Some(bar) = obs.bar.take() {
-        bar.finish_and_clear();
+    if let Some(p) = obs.progress.take() {
+        p.finish();
     }
     conn.close().await;
     let report = match result {
@@ -234,13 +248,7 @@ pub async fn purge(ctx: &Context, args: &PurgeArgs, images_table: bool) -> CmdRe
             if ctx.json {
                 json(&report);
             }
-            return Err(fail(
-                blocked_message(&report),
-                Some(
-                    "run `glance-manage db purge` first (with the same --age_in_days or less, and --max_rows -1) \
-                     to remove the soft-deleted child rows, or pass --skip-referenced to purge only the unreferenced images",
-                ),
-            ));
+            return Err(fail(blocked_message(&report), Some(&blocked_help(&report))));
         }
         Err(PurgeError::Db {
             table,
@@ -282,7 +290,7 @@ pub async fn purge(ctx: &Context, args: &PurgeArgs, images_table: bool) -> CmdRe
                 "Nothing was deleted.",
                 "A real run would refuse and delete nothing.",
             ),
-            Some("run `glance-manage db purge` first, or pass --skip-referenced"),
+            Some(&blocked_help(&report)),
         ));
     }
     Ok(0)

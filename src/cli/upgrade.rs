@@ -1,13 +1,19 @@
 //! `db sync`, `db upgrade`, `db expand`, `db migrate`, `db contract` and `db version_control`:
-//! arguments resolved into a runner [`Command`], the runner's events printed as Glance's lines.
+//! arguments resolved into a runner [`Command`], the runner's events printed as Glance's lines,
+//! or collected into one JSON report (`--format json`).
+
+use std::time::Instant;
+
+use serde::Serialize;
 
 use super::context::{CmdResult, Context, Failure, target_failure};
 use super::glance;
-use super::output::{note, out};
+use super::output::{json, note, out, render_failure};
 use crate::engine::runner::{self, Command, Event, RunError};
 use crate::engine::target::{resolve_revision, resolve_target};
 use crate::exec::{Conn, OpenMode};
 use crate::observe::Observer;
+use crate::plan::Phase;
 
 /// Prints Glance's line for each milestone and a note for each object left alone.
 struct GlanceLines;
@@ -22,12 +28,100 @@ impl Observer<Event> for GlanceLines {
     }
 }
 
-/// The failure a stopped run ends with.
-fn run_failure(e: RunError) -> Failure {
+/// `--format json` of a run: what was applied, with timings (docs/json-output.md).
+#[derive(Serialize, Default)]
+struct RunReport {
+    command: &'static str,
+    ok: bool,
+    exit_code: u8,
+    /// Version rows before and after (the first and last write; both empty if none).
+    from: Vec<String>,
+    to: Vec<String>,
+    /// Glance's lines, in order, as text output would print them.
+    messages: Vec<String>,
+    steps: Vec<StepJson>,
+    data_migrations: Vec<DataJson>,
+    versions_written: Vec<VersionsJson>,
+    left_alone: Vec<String>,
+    seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct StepJson {
+    phase: Phase,
+    summary: String,
+    statements: usize,
+    seconds: f64,
+}
+
+#[derive(Serialize)]
+struct DataJson {
+    revision: String,
+    name: String,
+    rows: u64,
+    seconds: f64,
+}
+
+#[derive(Serialize)]
+struct VersionsJson {
+    from: Vec<String>,
+    to: Vec<String>,
+}
+
+impl Observer<Event> for RunReport {
+    fn on(&mut self, event: &Event) {
+        match event {
+            Event::Milestone(m) => self.messages.push(glance::milestone_line(m)),
+            Event::LeftAlone { object } => self.left_alone.push(object.clone()),
+            Event::PhaseStarted { .. } => {}
+            Event::StepApplied {
+                phase,
+                summary,
+                statements,
+                elapsed,
+            } => self.steps.push(StepJson {
+                phase: *phase,
+                summary: summary.clone(),
+                statements: *statements,
+                seconds: elapsed.as_secs_f64(),
+            }),
+            Event::DataMigrated {
+                revision,
+                name,
+                rows,
+                elapsed,
+            } => self.data_migrations.push(DataJson {
+                revision: revision.clone(),
+                name: name.clone(),
+                rows: *rows,
+                seconds: elapsed.as_secs_f64(),
+            }),
+            Event::VersionsWritten { from, to } => {
+                if self.versions_written.is_empty() {
+                    self.from = from.clone();
+                }
+                self.to = to.clone();
+                self.versions_written.push(VersionsJson {
+                    from: from.clone(),
+                    to: to.clone(),
+                });
+            }
+        }
+    }
+}
+
+/// The failure a stopped run ends with. The legacy head Glance prints before refusing goes to
+/// stdout as text, or into the JSON report's messages.
+fn run_failure(e: RunError, report: Option<&mut RunReport>) -> Failure {
     match e {
         RunError::Refused(r) => {
             if let Some(line) = glance::refusal_preamble(&r) {
-                out(&line);
+                match report {
+                    Some(rep) => rep.messages.push(line),
+                    None => out(&line),
+                }
             }
             glance::refusal_failure(&r)
         }
@@ -36,19 +130,55 @@ fn run_failure(e: RunError) -> Failure {
 }
 
 /// Opens the database (creating a SQLite file) and runs `command` under the migration lock.
-async fn run(ctx: &Context, command: Command) -> CmdResult {
-    let mut conn = Conn::connect(&ctx.url, OpenMode::Create).await?;
-    let result = runner::run_locked(
-        &mut conn,
-        &ctx.url,
-        ctx.lock_timeout,
-        &ctx.revisions,
-        &command,
-        &mut GlanceLines,
-    )
-    .await;
-    conn.close().await;
-    result.map(|()| 0).map_err(run_failure)
+async fn run(ctx: &Context, name: &'static str, command: Command) -> CmdResult {
+    let started = Instant::now();
+    let mut report = RunReport {
+        command: name,
+        ..RunReport::default()
+    };
+    let result = match Conn::connect(&ctx.url, OpenMode::Create).await {
+        Err(e) => Err(Failure::from(e)),
+        Ok(mut conn) => {
+            let obs: &mut dyn Observer<Event> = if ctx.json {
+                &mut report
+            } else {
+                &mut GlanceLines
+            };
+            let r = runner::run_locked(
+                &mut conn,
+                &ctx.url,
+                ctx.lock_timeout,
+                &ctx.revisions,
+                &command,
+                obs,
+            )
+            .await;
+            conn.close().await;
+            r.map(|()| 0)
+                .map_err(|e| run_failure(e, ctx.json.then_some(&mut report)))
+        }
+    };
+    if ctx.json {
+        report.seconds = started.elapsed().as_secs_f64();
+        match &result {
+            Ok(code) => {
+                report.ok = true;
+                report.exit_code = *code;
+            }
+            Err(f) => {
+                report.exit_code = f.code;
+                let text = render_failure(&f.report);
+                report.error = Some(
+                    anstream::adapter::strip_str(&text)
+                        .to_string()
+                        .trim_end()
+                        .into(),
+                );
+            }
+        }
+        json(&report);
+    }
+    result
 }
 
 pub async fn sync(ctx: &Context, version: Option<&str>, current: Option<&str>) -> CmdResult {
@@ -64,6 +194,7 @@ pub async fn sync(ctx: &Context, version: Option<&str>, current: Option<&str>) -
     };
     run(
         ctx,
+        "sync",
         Command::Sync {
             target,
             stamp_first,
@@ -74,19 +205,19 @@ pub async fn sync(ctx: &Context, version: Option<&str>, current: Option<&str>) -
 
 pub async fn upgrade(ctx: &Context, version: Option<&str>) -> CmdResult {
     let target = resolve_target(&ctx.revisions, version).map_err(target_failure)?;
-    run(ctx, Command::Upgrade { target }).await
+    run(ctx, "upgrade", Command::Upgrade { target }).await
 }
 
 pub async fn expand(ctx: &Context) -> CmdResult {
-    run(ctx, Command::Expand).await
+    run(ctx, "expand", Command::Expand).await
 }
 
 pub async fn migrate(ctx: &Context) -> CmdResult {
-    run(ctx, Command::Migrate).await
+    run(ctx, "migrate", Command::Migrate).await
 }
 
 pub async fn contract(ctx: &Context) -> CmdResult {
-    run(ctx, Command::Contract).await
+    run(ctx, "contract", Command::Contract).await
 }
 
 /// `db version_control [V]` (default `liberty`).
@@ -94,5 +225,5 @@ pub async fn version_control(ctx: &Context, version: Option<&str>, force: bool) 
     let revision = resolve_revision(&ctx.revisions, Some(version.unwrap_or("liberty")))
         .map_err(target_failure)?
         .unwrap_or_else(|| "liberty".to_string());
-    run(ctx, Command::Stamp { revision, force }).await
+    run(ctx, "version_control", Command::Stamp { revision, force }).await
 }

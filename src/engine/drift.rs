@@ -2,8 +2,9 @@
 
 use serde::Serialize;
 
+use super::upgrade::KnownObjects;
 use super::{EngineError, Live, applied_set, expected};
-use crate::diff;
+use crate::diff::{self, Change};
 use crate::plan::{self, PlannedStep};
 use crate::revisions::RevisionSet;
 use crate::schema::model::Schema;
@@ -12,7 +13,11 @@ use crate::schema::model::Schema;
 #[derive(Debug, Clone, Serialize)]
 pub struct Drift {
     pub heads: Vec<String>,
+    /// Differences from the snapshot that the repair fixes.
     pub changes: Vec<String>,
+    /// Objects in the live schema that no revision declares (another application's, or added
+    /// by hand): reported, never dropped by the repair (nor by `db sync`).
+    pub unmanaged: Vec<String>,
     /// The repair, as steps.
     pub repair: Vec<PlannedStep>,
     pub unsupported: Vec<String>,
@@ -28,17 +33,41 @@ pub fn drift(revs: &RevisionSet, live: &Live) -> Result<Drift, EngineError> {
     let applied = applied_set(revs, &heads)?;
     let target = expected(revs, &applied, live.dialect);
     let d = diff::diff(&live.schema, &target);
-    let repair = plan::plan(live.dialect, &live.schema, &live.raw, &d.changes)?;
+    let known = KnownObjects::collect(revs, live.dialect);
+    let (managed, unmanaged): (Vec<Change>, Vec<Change>) =
+        d.changes.into_iter().partition(|c| known.declared(c));
+    let repair = plan::plan(live.dialect, &live.schema, &live.raw, &managed)?;
     let mut unsupported = live.unsupported.clone();
     unsupported.extend(d.unsupported);
     Ok(Drift {
         heads,
-        changes: d.changes.iter().map(|c| c.to_string()).collect(),
+        changes: managed.iter().map(|c| c.to_string()).collect(),
+        unmanaged: unmanaged.iter().map(unmanaged_object).collect(),
         repair,
         unsupported,
         live_toml: crate::snapshot::schema_to_toml(&sorted(&live.schema)),
         expected_toml: crate::snapshot::schema_to_toml(&sorted(&target)),
     })
+}
+
+/// The object an unmanaged drop would have removed, as an operator names it.
+fn unmanaged_object(c: &Change) -> String {
+    let constraint = |kind: &str, table: &str, name: &Option<String>| match name {
+        Some(n) => format!("{kind} {n} on table {table}"),
+        None => format!("an unnamed {kind} on table {table}"),
+    };
+    match c {
+        Change::DropTable(t) => format!("table {}", t.name),
+        Change::DropColumn { table, column } => format!("column {table}.{}", column.name),
+        Change::DropIndex { table, index } => format!("index {} on table {table}", index.name),
+        Change::DropForeignKey { table, fk } => constraint("foreign key", table, &fk.name),
+        Change::DropUnique { table, unique } => {
+            constraint("unique constraint", table, &unique.name)
+        }
+        Change::DropCheck { table, check } => constraint("check constraint", table, &check.name),
+        Change::DropEnum(e) => format!("enum type {}", e.name),
+        other => other.to_string(),
+    }
 }
 
 /// Tables (and enum types) in name order, so a unified diff shows real differences only.

@@ -26,6 +26,24 @@ pub enum Status {
     NeedsContract,
 }
 
+/// A data migration that still has rows to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMigration {
+    pub revision: String,
+    pub name: String,
+    pub rows: i64,
+}
+
+/// Where the database stands: `db check`'s answer and what lies behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub status: Status,
+    /// Revisions not applied yet, in walk order, with their branch.
+    pub unapplied: Vec<(String, Option<Branch>)>,
+    /// Active data migrations with rows still to change.
+    pub migrations: Vec<PendingMigration>,
+}
+
 /// What `db check` answers for a database with these version rows. `conn` is None for a
 /// SQLite file that does not exist yet (nothing applied, nothing pending).
 pub async fn status(
@@ -34,6 +52,16 @@ pub async fn status(
     heads: &[String],
     dialect: Dialect,
 ) -> Result<Status, DbError> {
+    Ok(report(conn, revs, heads, dialect).await?.status)
+}
+
+/// [`status`] with the unapplied revisions and the pending data migrations behind it.
+pub async fn report(
+    conn: Option<&mut Conn>,
+    revs: &RevisionSet,
+    heads: &[String],
+    dialect: Dialect,
+) -> Result<Report, DbError> {
     // Unknown (newer) revisions: like Glance, the expand step is what is missing.
     let known: Vec<String> = heads
         .iter()
@@ -41,22 +69,42 @@ pub async fn status(
         .filter(|h| revs.contains(h))
         .collect();
     let applied = revs.applied_from_heads(known.iter().map(String::as_str));
+    let unapplied = revs
+        .walk_order()
+        .into_iter()
+        .filter(|r| !applied.contains(*r))
+        .map(|r| (r.to_string(), revs.get(r).and_then(|s| s.meta.branch)))
+        .collect();
     let has = |b: Branch| revs.branch_head(b).is_some_and(|h| applied.contains(h));
-    if has(Branch::Contract) {
-        return Ok(Status::UpToDate);
+    let mut migrations = Vec::new();
+    if let Some(conn) = conn
+        && has(Branch::Expand)
+        && !has(Branch::Contract)
+    {
+        for step in active_migrations(revs, &applied, dialect) {
+            let rows = pending_of(conn, &step).await?;
+            if rows > 0 {
+                migrations.push(PendingMigration {
+                    revision: step.revision.clone(),
+                    name: step.name.clone(),
+                    rows,
+                });
+            }
+        }
     }
-    if !has(Branch::Expand) {
-        return Ok(Status::NeedsExpand);
-    }
-    let active = active_migrations(revs, &applied, dialect);
-    let pending = match conn {
-        Some(c) => pending_rows(c, &active).await?,
-        None => 0,
-    };
-    Ok(if pending > 0 {
+    let status = if has(Branch::Contract) {
+        Status::UpToDate
+    } else if !has(Branch::Expand) {
+        Status::NeedsExpand
+    } else if !migrations.is_empty() {
         Status::NeedsMigrate
     } else {
         Status::NeedsContract
+    };
+    Ok(Report {
+        status,
+        unapplied,
+        migrations,
     })
 }
 

@@ -449,7 +449,9 @@ impl Runner<'_, '_> {
         }
         // Glance's own flow: `db sync` without a version reports each phase.
         let glance_flow = is_sync && !target.explicit;
-        if glance_flow && applied.contains(name) {
+        // `db sync` (with or without a version) at its target has nothing to do and says so;
+        // `db upgrade V` keeps Glance's "Upgraded database to: V" line.
+        if is_sync && applied.contains(name) {
             self.say(Milestone::UpToDate);
             return Ok(());
         }

@@ -24,6 +24,9 @@ pub struct KnownObjects {
     tables: HashSet<String>,
     columns: HashSet<(String, String)>,
     indexes: HashSet<(String, String)>,
+    /// Named unique, foreign-key and check constraints, per table.
+    constraints: HashSet<(String, String)>,
+    enums: HashSet<String>,
 }
 
 impl KnownObjects {
@@ -39,9 +42,39 @@ impl KnownObjects {
                 for i in &t.indexes {
                     k.indexes.insert((t.name.clone(), i.name.clone()));
                 }
+                let names = t
+                    .uniques
+                    .iter()
+                    .map(|u| &u.name)
+                    .chain(t.foreign_keys.iter().map(|f| &f.name))
+                    .chain(t.checks.iter().map(|c| &c.name));
+                for n in names.flatten() {
+                    k.constraints.insert((t.name.clone(), n.clone()));
+                }
             }
+            k.enums.extend(s.enums.keys().cloned());
         }
         k
+    }
+
+    /// Whether some revision declared the object `change` drops — stricter than
+    /// [`Self::may_drop`] for constraints: a named constraint must carry a declared name (an
+    /// unnamed one, as SQLite reports them, counts as its table's). `db drift` never offers to
+    /// drop anything else: it is another application's, or an operator's.
+    pub fn declared(&self, change: &Change) -> bool {
+        let named = |table: &str, name: &Option<String>| {
+            self.tables.contains(table)
+                && name
+                    .as_ref()
+                    .is_none_or(|n| self.constraints.contains(&(table.to_string(), n.clone())))
+        };
+        match change {
+            Change::DropForeignKey { table, fk } => named(table, &fk.name),
+            Change::DropUnique { table, unique } => named(table, &unique.name),
+            Change::DropCheck { table, check } => named(table, &check.name),
+            Change::DropEnum(e) => self.enums.contains(&e.name),
+            other => self.may_drop(other),
+        }
     }
 
     /// Whether dropping what `change` drops is allowed.
@@ -139,8 +172,9 @@ pub fn plan_upgrade(
             .into_iter()
             .filter(|c| {
                 let ok = known.may_drop(c);
-                if !ok {
-                    left_alone.push(format!("{c} (no revision declares it)"));
+                let line = format!("{c} (no revision declares it)");
+                if !ok && !left_alone.contains(&line) {
+                    left_alone.push(line);
                 }
                 ok
             })

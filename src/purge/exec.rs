@@ -85,7 +85,7 @@ pub struct StepReport {
     pub deleted: u64,
     /// Eligible rows in the window kept because other rows still reference them.
     pub skipped: u64,
-    /// Tables whose rows can keep this table's rows.
+    /// Tables whose rows reference the rows this step kept (empty when none were kept).
     pub referenced_by: Vec<String>,
     pub batches: u64,
     pub seconds: f64,
@@ -112,6 +112,9 @@ pub struct Blocked {
 pub struct BlockingTable {
     pub table: String,
     pub rows: u64,
+    /// Of `rows`, those soft-deleted before the cutoff: `db purge` (same age or less) removes
+    /// them. The others are live (or deleted more recently) and stay until removed otherwise.
+    pub purgeable: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -372,11 +375,7 @@ pub async fn run(
             via: step.path.iter().map(|h| h.fk.describe()).collect(),
             deleted: 0,
             skipped: 0,
-            referenced_by: {
-                let mut r: Vec<String> = step.guards.iter().map(|g| g.table.clone()).collect();
-                r.dedup();
-                r
-            },
+            referenced_by: Vec::new(),
             batches: 0,
             seconds: 0.0,
             sql: StepSql {
@@ -506,19 +505,28 @@ async fn run_step(
     // 2. purge_images_table: refuse while images in range are still referenced.
     if opts.mode == Mode::ImagesTable {
         let mut blocking = Vec::new();
-        for (fk, count_sql) in sql.blocking_rows(step, w) {
-            let rows = runner.count(&count_sql, &fk.table).await?;
-            if rows > 0 {
-                match blocking
-                    .iter_mut()
-                    .find(|b: &&mut BlockingTable| b.table == fk.table)
-                {
-                    Some(b) => b.rows += rows,
-                    None => blocking.push(BlockingTable {
-                        table: fk.table.clone(),
-                        rows,
-                    }),
+        for b in sql.blocking_rows(step, w) {
+            let rows = runner.count(&b.rows, &b.fk.table).await?;
+            if rows == 0 {
+                continue;
+            }
+            let purgeable = match &b.purgeable {
+                Some(q) => runner.count(q, &b.fk.table).await?,
+                None => 0,
+            };
+            match blocking
+                .iter_mut()
+                .find(|t: &&mut BlockingTable| t.table == b.fk.table)
+            {
+                Some(t) => {
+                    t.rows += rows;
+                    t.purgeable += purgeable;
                 }
+                None => blocking.push(BlockingTable {
+                    table: b.fk.table.clone(),
+                    rows,
+                    purgeable,
+                }),
             }
         }
         let referenced = match sql.count_referenced(step, w) {
@@ -526,6 +534,7 @@ async fn run_step(
             None => 0,
         };
         if referenced > 0 {
+            sr.referenced_by = blocking.iter().map(|t| t.table.clone()).collect();
             report.blocked = Some(Blocked {
                 images: referenced,
                 tables: blocking,
@@ -581,9 +590,22 @@ async fn run_step(
             break;
         }
     }
-    // 5. Rows of the window still there were kept by the guard.
+    // 5. Rows of the window still there were kept by the guard: name the tables that really
+    //    reference them.
     if !step.guards.is_empty() {
         sr.skipped = runner.count(&sql.count_eligible(step, w), table).await?;
+        if sr.skipped > 0 && opts.mode != Mode::ImagesTable {
+            let mut by = Vec::new();
+            for b in sql.blocking_rows(step, w) {
+                if !by.contains(&b.fk.table) && runner.count(&b.rows, &b.fk.table).await? > 0 {
+                    by.push(b.fk.table.clone());
+                }
+            }
+            if step.self_referencing {
+                by.push(table.to_string());
+            }
+            sr.referenced_by = by;
+        }
     }
     Ok(())
 }

@@ -46,6 +46,8 @@ pub struct Fk {
     pub columns: Vec<String>,
     pub ref_table: String,
     pub ref_columns: Vec<String>,
+    /// Whether `table` has its own `deleted_at` (its rows can be soft-deleted and purged).
+    pub soft_delete: bool,
 }
 
 impl Fk {
@@ -177,6 +179,7 @@ pub fn foreign_keys(live: &Schema, target: &Schema) -> Vec<Fk> {
                 columns: fk.columns.clone(),
                 ref_table: fk.ref_table.clone(),
                 ref_columns: fk.ref_columns.clone(),
+                soft_delete: t.has_column(DELETED_AT),
             });
         }
     }
@@ -196,6 +199,7 @@ pub fn foreign_keys(live: &Schema, target: &Schema) -> Vec<Fk> {
                     columns: fk.columns.clone(),
                     ref_table: fk.ref_table.clone(),
                     ref_columns: fk.ref_columns.clone(),
+                    soft_delete: lt.has_column(DELETED_AT),
                 });
             }
         }

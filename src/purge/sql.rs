@@ -16,6 +16,16 @@ pub struct Sql<'a> {
     pub steps: &'a [Step],
 }
 
+/// Counting the rows of one referencing table that point at eligible rows: all of them, and
+/// those soft-deleted before the cutoff (which `db purge` removes), when the table has
+/// `deleted_at`.
+#[derive(Debug, Clone)]
+pub struct BlockingSql {
+    pub fk: Fk,
+    pub rows: String,
+    pub purgeable: Option<String>,
+}
+
 /// A window end: the key of the last row (in Glance's order) a capped step may delete, as SQL
 /// literals (`deleted_at`, then the primary keys of [`Sql::window_end`]'s order).
 pub type Key = Vec<String>;
@@ -375,19 +385,31 @@ impl Sql<'_> {
 
     /// For `purge_images_table`: how many rows of each referencing table point at an image in
     /// the window (the rows that block it).
-    pub fn blocking_rows(&self, step: &Step, window: Option<&Key>) -> Vec<(Fk, String)> {
+    pub fn blocking_rows(&self, step: &Step, window: Option<&Key>) -> Vec<BlockingSql> {
         step.guards
             .iter()
             .filter(|g| g.table != step.table)
             .map(|g| {
-                let sql = format!(
-                    "SELECT COUNT(*) FROM {} r WHERE EXISTS (SELECT 1 FROM {} t WHERE {} AND {})",
-                    self.q(&g.table),
-                    self.q(&step.table),
-                    self.join_eq("r", &g.columns, "t", &g.ref_columns),
-                    self.eligible(step, "t", window)
-                );
-                (g.clone(), sql)
+                let count = |extra: &str| {
+                    format!(
+                        "SELECT COUNT(*) FROM {} r WHERE EXISTS (SELECT 1 FROM {} t WHERE {} AND {}){extra}",
+                        self.q(&g.table),
+                        self.q(&step.table),
+                        self.join_eq("r", &g.columns, "t", &g.ref_columns),
+                        self.eligible(step, "t", window)
+                    )
+                };
+                BlockingSql {
+                    fk: g.clone(),
+                    rows: count(""),
+                    purgeable: g.soft_delete.then(|| {
+                        count(&format!(
+                            " AND {} < {}",
+                            self.col("r", DELETED_AT),
+                            self.cutoff
+                        ))
+                    }),
+                }
             })
             .collect()
     }
