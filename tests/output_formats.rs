@@ -142,3 +142,57 @@ async fn json_documents(dialect: glance_manage::schema::model::Dialect) {
 }
 
 per_dialect!(json_documents);
+
+/// Every option of every command has a description, and a command's help lists only the
+/// options it takes: the database options are not in the help of `revision` commands, which
+/// never open a database and refuse them (exit 2).
+#[test]
+fn help_describes_every_option_and_only_those_that_apply() {
+    fn walk(c: &clap::Command, path: String, out: &mut Vec<(String, String)>) {
+        for a in c.get_arguments() {
+            if a.is_hide_set() || ["help", "version"].contains(&a.get_id().as_str()) {
+                continue;
+            }
+            if a.get_help().is_none() {
+                out.push((path.clone(), a.get_id().to_string()));
+            }
+        }
+        for s in c.get_subcommands() {
+            walk(s, format!("{path} {}", s.get_name()), out);
+        }
+    }
+    let mut cmd = glance_manage::cli::clap_command();
+    cmd.build();
+    let mut missing = Vec::new();
+    walk(&cmd, "glance-manage".into(), &mut missing);
+    assert!(
+        missing.is_empty(),
+        "options without a description: {missing:?}"
+    );
+
+    for args in [&["revision", "new", "--help"][..]] {
+        let r = gm_raw(args, None);
+        assert_eq!(r.code, 0, "{r:?}");
+        for opt in [
+            "--database-url",
+            "--config-file",
+            "--config-dir",
+            "--lock-timeout",
+            "--verbose",
+        ] {
+            assert!(
+                !r.stdout.contains(opt),
+                "{args:?} lists {opt}:\n{}",
+                r.stdout
+            );
+        }
+    }
+    let r = gm_raw(&["db", "sync", "--help"], None);
+    assert!(r.stdout.contains("--database-url") && r.stdout.contains("--config-dir"));
+    let r = gm_raw(
+        &["--database-url", "sqlite:///x.db", "revision", "new", "x"],
+        None,
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--database-url does not apply"), "{r:?}");
+}

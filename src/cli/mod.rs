@@ -15,8 +15,6 @@ mod upgrade;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
-
 use crate::config;
 use crate::revisions::RevisionSet;
 use args::{Cli, DbCommand, Format, GlobalArgs, RevisionCommand, Top};
@@ -63,9 +61,92 @@ const DB_ACTIONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The global options that only matter to commands opening the database.
+const DATABASE_OPTIONS: [&str; 5] = [
+    "database_url",
+    "config_file",
+    "config_dir",
+    "verbose",
+    "lock_timeout",
+];
+
+/// The clap command, with the database options hidden from the help of the `revision`
+/// commands, which never open a database and refuse them. (`db history` accepts them, so that
+/// wrappers passing `--config-file` to every command keep working, and ignores the database.)
+pub fn clap_command() -> clap::Command {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    // clap copies a global option into each subcommand that has no option of that id yet:
+    // giving those subcommands a hidden copy first keeps it out of their help.
+    let hidden: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| DATABASE_OPTIONS.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    let hide = |mut c: clap::Command| {
+        for a in &hidden {
+            c = c.arg(a.clone());
+        }
+        c
+    };
+    let mut cmd = cmd;
+    let names: Vec<String> = cmd
+        .find_subcommand("revision")
+        .map(|r| {
+            r.get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    cmd = cmd.mut_subcommand("revision", |mut r| {
+        for n in names {
+            r = r.mut_subcommand(n, &hide);
+        }
+        hide(r)
+    });
+    cmd
+}
+
+fn parse() -> Cli {
+    let matches = clap_command().get_matches();
+    let refuses_database = matches!(matches.subcommand(), Some(("revision", _)));
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    if refuses_database {
+        let given = |id: &str| {
+            [&matches]
+                .into_iter()
+                .chain(leaf(&matches))
+                .any(|m| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        };
+        if let Some(id) = DATABASE_OPTIONS.iter().find(|id| given(id)) {
+            let flag = format!("--{}", id.replace('_', "-"));
+            clap_command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("{flag} does not apply: this command never opens a database"),
+                )
+                .exit();
+        }
+    }
+    cli
+}
+
+/// The matches of the innermost subcommand, and those on the way to it.
+fn leaf(m: &clap::ArgMatches) -> Vec<&clap::ArgMatches> {
+    let mut out = Vec::new();
+    let mut cur = m;
+    while let Some((_, sub)) = cur.subcommand() {
+        out.push(sub);
+        cur = sub;
+    }
+    out
+}
+
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     // Diffs go to stdout, diagnostics to stderr: each stream decides for itself.
     let color = use_color(cli.global.color, &std::io::stdout());
     install_report_handler(use_color(cli.global.color, &std::io::stderr()));
@@ -191,7 +272,7 @@ fn command_format(g: &GlobalArgs, command: &Top) -> Result<Option<Format>, clap:
             names.join(" or ")
         )
     };
-    Err(<Cli as clap::CommandFactory>::command().error(clap::error::ErrorKind::InvalidValue, msg))
+    Err(clap_command().error(clap::error::ErrorKind::InvalidValue, msg))
 }
 
 fn context(
