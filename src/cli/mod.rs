@@ -99,7 +99,7 @@ pub fn clap_command() -> clap::Command {
         .unwrap_or_default();
     cmd = cmd.mut_subcommand("revision", |mut r| {
         for n in names {
-            r = r.mut_subcommand(n, &hide);
+            r = r.mut_subcommand(n, hide);
         }
         hide(r)
     });
