@@ -198,6 +198,8 @@ struct PlanJson<'a> {
     to: &'a [String],
     revisions: &'a [String],
     steps: Vec<JsonStep<'a>>,
+    /// Data migrations the upgrade leaves for `db migrate`.
+    left_for_migrate: Vec<&'a str>,
     left_alone: &'a [String],
     unsupported: &'a [String],
 }
@@ -264,6 +266,7 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
             to: &p.final_heads,
             revisions: &p.revisions,
             steps: plan_steps_json(&p),
+            left_for_migrate: p.deferred.iter().map(|d| d.name.as_str()).collect(),
             left_alone: &p.left_alone,
             unsupported: &p.unsupported,
         };

@@ -173,15 +173,25 @@ pub async fn preview(
         live.version_rows = Some(vec![rev.to_string()]);
     }
     let mut p = plan_upgrade(revs, &live, &target.revision)?;
-    if !p.migrate.is_empty() {
+    if !p.migrate.is_empty() || !p.deferred.is_empty() {
         let applied: BTreeSet<String> = applied_set(revs, &live.heads())?;
-        let mut keep = Vec::new();
-        for step in std::mem::take(&mut p.migrate) {
-            if !applied.contains(&step.revision) || pending_of(conn, &step).await? > 0 {
-                keep.push(step);
-            }
-        }
-        p.migrate = keep;
+        p.migrate = still_owed(conn, &applied, std::mem::take(&mut p.migrate)).await?;
+        p.deferred = still_owed(conn, &applied, std::mem::take(&mut p.deferred)).await?;
     }
     Ok(p)
+}
+
+/// The steps of revisions not applied yet, and those of applied ones that still find rows.
+async fn still_owed(
+    conn: &mut Conn,
+    applied: &BTreeSet<String>,
+    steps: Vec<DataStep>,
+) -> Result<Vec<DataStep>, DbError> {
+    let mut keep = Vec::new();
+    for step in steps {
+        if !applied.contains(&step.revision) || pending_of(conn, &step).await? > 0 {
+            keep.push(step);
+        }
+    }
+    Ok(keep)
 }

@@ -3,8 +3,11 @@
 //! An upgrade to revision T from an applied set A runs:
 //! 1. expand: the additive changes from the live schema to the schema of A ∪ (the non-contract
 //!    part of T's closure); plus data steps bound to the expand phase;
-//! 2. migrate: the data migrations of the revisions being applied (and of applied expand
-//!    revisions whose contract counterpart is still pending);
+//! 2. migrate: the data migrations the target needs (see [`needs_data`]): those of the
+//!    revisions being applied and of applied expand revisions still owed rows, when the
+//!    target applies the contract revision that depends on them. An upgrade to an
+//!    expand-branch revision changes the schema only, as Glance's does; its data migrations
+//!    are left for `db migrate` (listed in [`UpgradePlan::deferred`]);
 //! 3. contract: every remaining change from there to the schema of A ∪ closure(T).
 
 use std::collections::{BTreeSet, HashSet};
@@ -121,6 +124,9 @@ pub struct UpgradePlan {
     /// Data steps run right after the expand DDL.
     pub expand_data: Vec<DataStep>,
     pub migrate: Vec<DataStep>,
+    /// Migrate-phase data steps this upgrade leaves for `db migrate` (no revision it applies
+    /// needs them yet).
+    pub deferred: Vec<DataStep>,
     pub contract: Vec<PlannedStep>,
     pub final_heads: Vec<String>,
     /// Drops the engine refused to plan (objects no revision declared).
@@ -198,6 +204,7 @@ pub fn plan_upgrade(
             expand_heads: final_heads.clone(),
             expand_data: vec![],
             migrate: vec![],
+            deferred: vec![],
             contract: vec![],
             final_heads,
             left_alone,
@@ -229,20 +236,27 @@ pub fn plan_upgrade(
     let new_expand: Vec<&str> = revs.order(&expand_set.difference(&applied).cloned().collect());
     let mut expand_data = Vec::new();
     let mut migrate = Vec::new();
+    let mut deferred = Vec::new();
     for r in &new_expand {
         for dm in &revs.get(r).expect("listed").data_migrations {
             let step = data_step(r, dm, dialect);
             match dm.phase {
                 DataPhase::Expand => expand_data.push(step),
-                DataPhase::Migrate => migrate.push(step),
+                DataPhase::Migrate if needs_data(revs, r, &final_set, target) => migrate.push(step),
+                DataPhase::Migrate => deferred.push(step),
             }
         }
     }
     for step in active_migrations(revs, &applied, dialect) {
-        if !migrate.iter().any(|m| m.name == step.name)
-            && !new_expand.contains(&step.revision.as_str())
+        if migrate.iter().any(|m| m.name == step.name)
+            || new_expand.contains(&step.revision.as_str())
         {
+            continue;
+        }
+        if needs_data(revs, &step.revision, &final_set, target) {
             migrate.push(step);
+        } else {
+            deferred.push(step);
         }
     }
     // Data steps of contract revisions run with the contract phase, before its DDL.
@@ -272,6 +286,7 @@ pub fn plan_upgrade(
         expand_heads: revs.heads_of(&expand_set),
         expand_data,
         migrate,
+        deferred,
         contract,
         final_heads: revs.heads_of(&final_set),
         left_alone,
@@ -322,6 +337,27 @@ fn data_step(revision: &str, dm: &crate::snapshot::DataMigration, dialect: Diale
     }
 }
 
+/// Whether an upgrade to `target` that ends with `final_set` applied runs the migrate-phase
+/// data migrations of `revision`: when it applies a revision that depends on `revision` (its
+/// contract counterpart, which may drop what the migration reads, e.g. `ocata_contract01`
+/// dropping `is_public` after `ocata_migrate01` filled `visibility` from it). A migration no
+/// revision depends on runs unless the target is on the expand branch. Anything else waits
+/// for `db migrate`: an upgrade to an expand revision changes the schema only, like Glance's.
+pub fn needs_data(
+    revs: &RevisionSet,
+    revision: &str,
+    final_set: &BTreeSet<String>,
+    target: &str,
+) -> bool {
+    let dependents = revs.dependents(revision);
+    if dependents.is_empty() {
+        return revs
+            .get(target)
+            .is_none_or(|s| s.meta.branch != Some(Branch::Expand));
+    }
+    dependents.iter().any(|d| final_set.contains(*d))
+}
+
 /// Migrate-phase data steps of applied revisions that still matter: a revision that depends on
 /// them (their contract counterpart) is not applied yet, or nothing depends on them at all.
 pub fn active_migrations(
@@ -332,13 +368,7 @@ pub fn active_migrations(
     let mut out = Vec::new();
     for r in revs.order(applied) {
         let snap = revs.get(r).expect("listed");
-        let dependents: Vec<&str> = revs
-            .names()
-            .filter(|n| {
-                revs.get(n)
-                    .is_some_and(|s| s.meta.depends_on.iter().any(|d| d == r))
-            })
-            .collect();
+        let dependents = revs.dependents(r);
         let active = dependents.is_empty() || dependents.iter().any(|d| !applied.contains(*d));
         if !active {
             continue;
@@ -411,6 +441,12 @@ impl UpgradePlan {
                 s.push_str(st);
                 s.push_str(";\n");
             }
+        }
+        for d in &p.deferred {
+            s.push_str(&format!(
+                "-- left for `db migrate`: data migration {} ({})\n",
+                d.name, d.revision
+            ));
         }
         s.push_str(&plan::to_sql_script(&p.contract, p.dialect));
         for l in &p.left_alone {

@@ -474,6 +474,18 @@ impl RevisionSet {
             .collect()
     }
 
+    /// Revisions that list `name` in `depends_on` (an expand revision's contract counterpart).
+    pub fn dependents(&self, name: &str) -> Vec<&str> {
+        let Some(&n) = self.by_name.get(name) else {
+            return vec![];
+        };
+        self.graph
+            .edges_directed(n, Direction::Outgoing)
+            .filter(|e| *e.weight() == EdgeKind::DependsOn)
+            .map(|e| self.revisions[self.graph[e.target()]].meta.name.as_str())
+            .collect()
+    }
+
     /// Children along `parents` (for history output).
     pub fn children(&self, name: &str) -> Vec<&str> {
         let Some(&n) = self.by_name.get(name) else {

@@ -435,3 +435,32 @@ impl TestDb {
         self.count(sql).await
     }
 }
+
+/// Seeds liberty-era images: public, private with a live member, private with only a deleted
+/// member, private without members.
+pub async fn seed_liberty_images(db: &TestDb) {
+    // TRUE/FALSE are accepted by all three backends (SQLite stores 1/0).
+    db.exec(
+        "INSERT INTO images (id, name, status, is_public, created_at, deleted, min_disk, min_ram, protected) VALUES \
+         ('img-public', 'pub', 'active', TRUE, '2015-10-01 00:00:00', FALSE, 0, 0, FALSE), \
+         ('img-shared', 'sh', 'active', FALSE, '2015-10-01 00:00:00', FALSE, 0, 0, FALSE), \
+         ('img-private', 'pr', 'active', FALSE, '2015-10-01 00:00:00', FALSE, 0, 0, FALSE), \
+         ('img-gone-member', 'gm', 'active', FALSE, '2015-10-01 00:00:00', FALSE, 1, 2, TRUE)",
+    )
+    .await;
+    db.exec(
+        "INSERT INTO image_members (image_id, member, can_share, created_at, deleted, status) VALUES \
+         ('img-shared', 'tenant-a', FALSE, '2015-10-02 00:00:00', FALSE, 'accepted'), \
+         ('img-gone-member', 'tenant-b', FALSE, '2015-10-02 00:00:00', TRUE, 'accepted')",
+    )
+    .await;
+    db.exec(
+        "INSERT INTO image_properties (image_id, name, value, created_at, deleted) VALUES \
+         ('img-public', 'os_distro', 'debian', '2015-10-01 00:00:00', FALSE)",
+    )
+    .await;
+    db.exec(
+        "INSERT INTO metadef_resource_types (name, protected, created_at) VALUES ('OS::Nova::Instance', TRUE, '2015-10-01 00:00:00'), ('OS::Glance::Image', TRUE, '2015-10-01 00:00:00')",
+    )
+    .await;
+}
