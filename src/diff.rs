@@ -8,7 +8,9 @@
 //! - foreign keys by what they enforce (columns, referenced table and columns, actions); a name
 //!   only matters when the target gives one, so legacy names such as `metadef_objects_fk_1`
 //!   are not drift;
-//! - checks by (canonical) expression, likewise.
+//! - checks by (canonical) expression, likewise;
+//! - triggers by table and name (a table rename carries its triggers along); same name, other
+//!   timing, event or body ⇒ one [`Change::AlterTrigger`].
 
 pub use crate::schema::change::{Change, apply, apply_all, expr_mentions, is_relaxing};
 use crate::schema::model::*;
@@ -101,7 +103,61 @@ pub fn diff(from: &Schema, to: &Schema) -> Diff {
             out.changes.push(Change::DropEnum(e.clone()));
         }
     }
+    diff_triggers(from, to, &mut out);
     out
+}
+
+/// Triggers: matched by table (after the renames `out` already holds) and name. Like every
+/// per-table change, trigger changes name the table as it is after the renames.
+fn diff_triggers(from: &Schema, to: &Schema, out: &mut Diff) {
+    let renamed_to = |table: &str| -> String {
+        out.changes
+            .iter()
+            .find_map(|c| match c {
+                Change::RenameTable { from, to } if from == table => Some(to.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| table.to_string())
+    };
+    let live: Vec<(String, &Trigger)> = from
+        .triggers
+        .iter()
+        .map(|t| (renamed_to(&t.table), t))
+        .collect();
+    let mut changes = Vec::new();
+    for t in &to.triggers {
+        match live
+            .iter()
+            .find(|(table, l)| *table == t.table && l.name == t.name)
+        {
+            None => changes.push(Change::AddTrigger(t.clone())),
+            Some((table, l)) => {
+                let moved = Trigger {
+                    table: table.clone(),
+                    ..(*l).clone()
+                };
+                if moved != *t {
+                    changes.push(Change::AlterTrigger {
+                        from: moved,
+                        to: t.clone(),
+                    });
+                }
+            }
+        }
+    }
+    for (table, l) in &live {
+        if !to
+            .triggers
+            .iter()
+            .any(|t| t.table == *table && t.name == l.name)
+        {
+            changes.push(Change::DropTrigger(Trigger {
+                table: table.clone(),
+                ..(*l).clone()
+            }));
+        }
+    }
+    out.changes.extend(changes);
 }
 
 fn diff_table(from: &Table, to: &Table, out: &mut Diff) {

@@ -3,18 +3,19 @@
 //! The engine applies [`normalize`] to BOTH sides before diffing: the snapshot resolved for the
 //! dialect and the schema introspected from the database. Each rule removes a difference that is
 //! not a difference in what the database enforces: names the server generated for unnamed
-//! objects, spellings of the same check expression, charset aliases, MySQL's implicit foreign-key
-//! indexes, and so on (`../shared/prior-art.md` §3.8). The function is pure and idempotent.
+//! objects, spellings of the same check expression or trigger body, charset aliases, MySQL's
+//! implicit foreign-key indexes, and so on (`../shared/prior-art.md` §3.8). The function is pure
+//! and idempotent.
 //!
 //! Rename hints (`renamed_from`) are kept: the diff needs them.
 
 use std::collections::HashSet;
 
 use crate::schema::model::{
-    Check, ColumnType, Dialect, FkAction, ForeignKey, Index, MysqlOptions, Schema, Table, Unique,
-    WrittenCheck,
+    Check, ColumnType, Dialect, FkAction, ForeignKey, Index, MysqlOptions, Schema, Table, Trigger,
+    Unique, WrittenCheck,
 };
-use crate::sql::expr::{canonical_check, referenced_columns};
+use crate::sql::expr::{canonical_body, canonical_check, referenced_columns};
 
 /// PostgreSQL identifiers are at most NAMEDATALEN - 1 bytes.
 const PG_MAX_IDENTIFIER: usize = 63;
@@ -29,7 +30,24 @@ pub fn normalize(schema: &Schema, dialect: Dialect) -> Schema {
     for table in out.tables.values_mut() {
         normalize_table(table, dialect);
     }
+    for trigger in &mut out.triggers {
+        normalize_trigger(trigger, dialect);
+    }
+    out.triggers
+        .sort_by(|a, b| (&a.table, &a.name).cmp(&(&b.table, &b.name)));
     out
+}
+
+/// A trigger's body is compared in its canonical spelling (whitespace, comments and keyword
+/// case do not count); the written body stays for DDL. A PostgreSQL function named after its
+/// trigger is the convention, so only another name is kept.
+fn normalize_trigger(t: &mut Trigger, dialect: Dialect) {
+    t.canonical = Some(canonical_body(&t.body, dialect));
+    t.bodies.clear();
+    t.dialects = None;
+    if t.function.as_deref() == Some(t.name.as_str()) {
+        t.function = None;
+    }
 }
 
 fn normalize_table(t: &mut Table, dialect: Dialect) {

@@ -7,8 +7,8 @@
 //!   swapped lines, inserted TOML punctuation); a revision set built from mutated files never
 //!   panics either.
 //! - Round trip: `schema_to_toml` of a parsed snapshot parses back to an equal schema, and
-//!   writing it again gives the same text — for generated schemas with hostile names and for
-//!   every built-in revision.
+//!   writing it again gives the same text — for generated schemas with hostile names, for
+//!   trigger bodies of any text, and for every built-in revision.
 //! - `DbUrl::parse` never panics, and for `scheme://user:PASSWORD@...` never shows the password
 //!   in an error, in Display or in Debug; `redact_raw` never does either.
 //! - the oslo INI parser never panics, and finds `[database] connection` in generated oslo files.
@@ -522,6 +522,45 @@ proptest! {
             TestCaseError::fail(format!("generated snapshot rejected: {}\n{text}", render(&e)))
         })?;
         assert_round_trip(&s.schema)?;
+    }
+}
+
+/// Trigger bodies are code: any text (quotes of every kind, `'''`, backslashes, blank lines,
+/// a leading newline, control characters, non-ASCII) must come back exactly.
+fn trigger_body() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("'''".to_string()),
+        Just("\"\"\"".to_string()),
+        Just("\\".to_string()),
+        Just("\n".to_string()),
+        Just("\r\n".to_string()),
+        Just("\t".to_string()),
+        Just("$body$".to_string()),
+        Just("SET NEW.v = 'it''s';".to_string()),
+        "[ -~]{0,12}",
+        "\\PC{0,4}",
+    ];
+    prop::collection::vec(piece, 1..8)
+        .prop_map(|v| v.concat())
+        .prop_filter("a body is not blank", |b| !b.trim().is_empty())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn trigger_bodies_round_trip(body in trigger_body(), pg in proptest::option::of(trigger_body())) {
+        use glance_manage::schema::model::{Dialect, Schema, Table, Column, ColumnType, Trigger, TriggerEvent, TriggerTiming};
+        let mut schema = Schema::default();
+        let mut t = Table::new("t");
+        t.columns.push(Column::new("id", ColumnType::Integer));
+        schema.tables.insert("t".into(), t);
+        let mut tr = Trigger::new("tr", "t", TriggerTiming::Before, TriggerEvent::Update, &body);
+        if let Some(pg) = pg {
+            tr.bodies.insert(Dialect::Postgres, pg);
+        }
+        schema.triggers.push(tr);
+        assert_round_trip(&schema)?;
     }
 }
 

@@ -259,3 +259,81 @@ fn garbage_bytes_do_not_panic() {
         );
     }
 }
+
+/// `GOOD_TABLE` plus one `[[triggers]]` section with `fields`.
+fn trigger_error(fields: &str) -> String {
+    error_of(&format!("{GOOD_TABLE}\n[[triggers]]\n{fields}"))
+}
+
+#[test]
+fn bad_triggers() {
+    // GOOD_TABLE ends on line 10; `[[triggers]]` is line 12.
+    let e = trigger_error(
+        "name = \"tr\"\ntable = \"nope\"\ntiming = \"before\"\nevent = \"insert\"\nbody = \"BEGIN END\"\n",
+    );
+    assert!(e.contains("trigger `tr` is on unknown table `nope`"), "{e}");
+    assert!(e.contains("tables of this snapshot: t"), "{e}");
+    assert_eq!(line_of(&e), 14);
+
+    let e = trigger_error(
+        "name = \"tr\"\ntable = \"t\"\ntiming = \"during\"\nevent = \"insert\"\nbody = \"x\"\n",
+    );
+    assert!(e.contains("unknown trigger timing `during`"), "{e}");
+    assert!(e.contains("`before` or `after`"), "{e}");
+    assert_eq!(line_of(&e), 15);
+
+    let e = trigger_error(
+        "name = \"tr\"\ntable = \"t\"\ntiming = \"after\"\nevent = \"truncate\"\nbody = \"x\"\n",
+    );
+    assert!(e.contains("unknown trigger event `truncate`"), "{e}");
+
+    // A body for MySQL only, but the trigger would exist everywhere.
+    let e = trigger_error(
+        "name = \"tr\"\ntable = \"t\"\ntiming = \"after\"\nevent = \"delete\"\nmysql = \"BEGIN END\"\n",
+    );
+    assert!(e.contains("trigger `tr` has no body for SQLite"), "{e}");
+    assert!(e.contains("restrict the trigger with `dialects`"), "{e}");
+
+    let e = trigger_error(
+        "name = \"tr\"\ntable = \"t\"\ntiming = \"after\"\nevent = \"delete\"\ndialects = [\"mysql\"]\nbody = \"x\"\nsqlite = \"y\"\n",
+    );
+    assert!(
+        e.contains("gives a `sqlite` body but `dialects` leaves SQLite out"),
+        "{e}"
+    );
+
+    let e = trigger_error(
+        "name = \"tr\"\ntable = \"t\"\ntiming = \"after\"\nevent = \"delete\"\nbody = \"  \"\n",
+    );
+    assert!(e.contains("trigger `tr` has an empty body"), "{e}");
+
+    let e = trigger_error(
+        "name = \"tr\"\ntable = \"t\"\ntiming = \"after\"\nevent = \"delete\"\nbody = \"x\"\nwhen = \"y\"\n",
+    );
+    assert!(e.contains("unknown field `when`"), "{e}");
+
+    let one =
+        "name = \"tr\"\ntable = \"t\"\ntiming = \"after\"\nevent = \"delete\"\nbody = \"x\"\n";
+    let e = trigger_error(&format!("{one}\n[[triggers]]\n{one}"));
+    assert!(e.contains("trigger name `tr` is used twice"), "{e}");
+    assert_eq!(line_of(&e), 20);
+}
+
+#[test]
+fn a_trigger_restricted_to_one_dialect_needs_only_its_body() {
+    let text = format!(
+        "[revision]\nname = \"r1\"\nparents = []\n\n{GOOD_TABLE}\n[[triggers]]\nname = \"tr\"\ntable = \"t\"\ntiming = \"before\"\nevent = \"update\"\ndialects = [\"mysql\"]\nmysql = \"SET NEW.v = 'x'\"\n"
+    );
+    let s = parse_str("r1.toml", &text, FileKind::Revision).unwrap();
+    let t = &s.schema.triggers[0];
+    assert_eq!(
+        t.resolve(glance_manage::schema::model::Dialect::Mysql)
+            .unwrap()
+            .body,
+        "SET NEW.v = 'x'"
+    );
+    assert!(
+        t.resolve(glance_manage::schema::model::Dialect::Sqlite)
+            .is_none()
+    );
+}

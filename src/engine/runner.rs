@@ -387,8 +387,7 @@ impl Runner<'_, '_> {
                     return Err(Refusal::ContractBeforeMigrate.into());
                 }
                 let p = plan_upgrade(revs, &live, &c)?;
-                // Data steps that contract revisions carry (e.g. dropping Glance's Ocata
-                // triggers) run before their DDL.
+                // Data steps that contract revisions carry run before their DDL.
                 let contract_data: Vec<DataStep> = p
                     .migrate
                     .iter()

@@ -30,6 +30,7 @@ pub struct KnownObjects {
     /// Named unique, foreign-key and check constraints, per table.
     constraints: HashSet<(String, String)>,
     enums: HashSet<String>,
+    triggers: HashSet<(String, String)>,
 }
 
 impl KnownObjects {
@@ -56,6 +57,9 @@ impl KnownObjects {
                 }
             }
             k.enums.extend(s.enums.keys().cloned());
+            for t in &s.triggers {
+                k.triggers.insert((t.table.clone(), t.name.clone()));
+            }
         }
         k
     }
@@ -90,6 +94,8 @@ impl KnownObjects {
             Change::DropIndex { table, index } => {
                 self.indexes.contains(&(table.clone(), index.name.clone()))
             }
+            // An operator's own trigger (auditing, say) is not ours to drop.
+            Change::DropTrigger(t) => self.triggers.contains(&(t.table.clone(), t.name.clone())),
             // Constraints on a known table are part of that table's definition.
             Change::DropForeignKey { table, .. }
             | Change::DropCheck { table, .. }
@@ -319,6 +325,11 @@ fn survives_contract(c: &Change, final_target: &Schema) -> bool {
                 .iter()
                 .any(|f| f.columns == fk.columns && f.ref_table == fk.ref_table)
         }),
+        // A trigger the contract phase drops again (Glance's Ocata triggers, which keep
+        // `is_public` and `visibility` in step while old and new API nodes write) is only
+        // wanted by a database that stops at an expand revision; an upgrade through the
+        // contract revision does not create it (as Glance's offline `db sync` does not).
+        Change::AddTrigger(tr) => final_target.trigger(&tr.table, &tr.name).is_some(),
         _ => true,
     }
 }
@@ -385,7 +396,8 @@ pub fn active_migrations(
     out
 }
 
-/// Changes that only the contract phase may make.
+/// Changes that only the contract phase may make: drops of what old code may still use,
+/// including the triggers that keep old code's writes consistent.
 fn defer_to_contract(c: &Change) -> bool {
     matches!(
         c,
@@ -393,6 +405,7 @@ fn defer_to_contract(c: &Change) -> bool {
             | Change::DropColumn { .. }
             | Change::DropIndex { .. }
             | Change::DropEnum(_)
+            | Change::DropTrigger(_)
     )
 }
 

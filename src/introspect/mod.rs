@@ -4,8 +4,9 @@
 //! reported as the database holds them, generated ones included; `crate::normalize` decides which
 //! names matter.
 //!
-//! One query per object kind (tables, columns, indexes, foreign keys, checks, enums), never one
-//! per table: introspection cost stays flat as the schema grows (`../shared/prior-art.md` §4.1).
+//! One query per object kind (tables, columns, indexes, foreign keys, checks, enums, triggers),
+//! never one per table: introspection cost stays flat as the schema grows
+//! (`../shared/prior-art.md` §4.1).
 //! Each query covers every table of the current schema and is filtered and grouped in Rust, so no
 //! table name is ever spliced into SQL.
 //!
@@ -65,6 +66,7 @@ pub async fn introspect(conn: &mut Conn) -> Result<Introspected, DbError> {
         schema: Schema {
             enums: found.enums,
             tables: found.tables,
+            triggers: found.triggers,
         },
         unsupported: found.unsupported,
         queries: catalog.queries,
@@ -93,6 +95,7 @@ fn sort_table(t: &mut Table) {
 struct Found {
     enums: IndexMap<String, crate::schema::model::EnumType>,
     tables: IndexMap<String, Table>,
+    triggers: Vec<crate::schema::model::Trigger>,
     unsupported: Vec<String>,
 }
 

@@ -10,7 +10,7 @@ use super::{Catalog, Found, Row, parse_default};
 use crate::exec::connection::DbError;
 use crate::schema::model::{
     Check, Column, ColumnType, DefaultValue, Dialect, FkAction, ForeignKey, Index, PrimaryKey,
-    Unique,
+    Trigger, TriggerEvent, TriggerTiming, Unique,
 };
 use crate::sql::lexer;
 
@@ -57,7 +57,37 @@ pub(super) async fn read(catalog: &mut Catalog<'_>) -> Result<Found, DbError> {
     read_indexes(catalog, &mut found).await?;
     read_foreign_keys(catalog, &mut found).await?;
     read_checks(catalog, &mut found, mariadb).await?;
+    read_triggers(catalog, &mut found).await?;
     Ok(found)
+}
+
+/// `ACTION_STATEMENT` is the body as it was written, from `BEGIN` to the final `END` (or the
+/// single statement after `FOR EACH ROW`). Not modelled: `DEFINER`, the `SQL_MODE` of the
+/// creating session and `FOLLOWS`/`PRECEDES` ordering.
+async fn read_triggers(catalog: &mut Catalog<'_>, found: &mut Found) -> Result<(), DbError> {
+    let sql = "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, \
+                      ACTION_STATEMENT \
+               FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() \
+               ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME";
+    for cells in catalog.rows("triggers", sql).await? {
+        let row = Row::new(&cells, "triggers");
+        let table = row.text(0)?;
+        let name = row.text(1)?;
+        let timing = row.text(2)?;
+        let event = row.text(3)?;
+        let (Some(timing), Some(event)) =
+            (TriggerTiming::parse(&timing), TriggerEvent::parse(&event))
+        else {
+            found.note(&table, format!("trigger `{name}` fires {timing} {event}"));
+            continue;
+        };
+        if found.tables.contains_key(&table) {
+            found
+                .triggers
+                .push(Trigger::new(&name, &table, timing, event, &row.text(4)?));
+        }
+    }
+    Ok(())
 }
 
 async fn read_columns(

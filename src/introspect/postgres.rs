@@ -1,5 +1,5 @@
-//! PostgreSQL: `pg_catalog`, one query each for enum types, tables, columns, constraints and
-//! indexes, all restricted to `current_schema()`. Column lists come back as JSON arrays built
+//! PostgreSQL: `pg_catalog`, one query each for enum types, tables, columns, constraints,
+//! indexes and triggers, all restricted to `current_schema()`. Column lists come back as JSON arrays built
 //! by the query itself, so identifiers of any spelling survive the trip.
 
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use super::{Catalog, Found, Row, json_strings, parse_default, unexpected};
 use crate::exec::connection::DbError;
 use crate::schema::model::{
     Check, Column, ColumnType, Dialect, EnumType, FkAction, ForeignKey, Index, PrimaryKey, Table,
-    Unique,
+    Trigger, TriggerEvent, TriggerTiming, Unique,
 };
 
 /// Ordinary and partitioned tables of the current schema (partitions are part of their parent).
@@ -63,8 +63,109 @@ pub(super) async fn read(catalog: &mut Catalog<'_>) -> Result<Found, DbError> {
     read_columns(catalog, &mut found, &enums_by_oid).await?;
     read_constraints(catalog, &mut found).await?;
     read_indexes(catalog, &mut found).await?;
+    read_triggers(catalog, &mut found).await?;
     found.enums.sort_keys();
     Ok(found)
+}
+
+// `pg_trigger.tgtype` bits (PostgreSQL's `catalog/pg_trigger.h`).
+const TRIGGER_ROW: i64 = 1;
+const TRIGGER_BEFORE: i64 = 2;
+const TRIGGER_INSERT: i64 = 4;
+const TRIGGER_DELETE: i64 = 8;
+const TRIGGER_UPDATE: i64 = 16;
+const TRIGGER_TRUNCATE: i64 = 32;
+const TRIGGER_INSTEAD: i64 = 64;
+
+/// User triggers (`NOT tgisinternal`: foreign keys are implemented with internal ones) and
+/// the function each runs: its body (`prosrc`) is the trigger's body. What the model has no
+/// place for is noted: statement-level triggers, several events, `INSTEAD OF`, `UPDATE OF`
+/// columns, a `WHEN` condition, arguments, a disabled trigger, a function in another schema
+/// or language.
+async fn read_triggers(catalog: &mut Catalog<'_>, found: &mut Found) -> Result<(), DbError> {
+    let sql = format!(
+        "SELECT c.relname::text, t.tgname::text, t.tgtype::int, p.proname::text, \
+                pn.nspname = current_schema(), l.lanname::text, p.prosrc, t.tgnargs::int, \
+                t.tgattr::text, t.tgqual IS NOT NULL, t.tgenabled::text, p.pronargs::int \
+         FROM pg_trigger AS t \
+         JOIN pg_class AS c ON c.oid = t.tgrelid \
+         JOIN pg_namespace AS n ON n.oid = c.relnamespace \
+         JOIN pg_proc AS p ON p.oid = t.tgfoid \
+         JOIN pg_namespace AS pn ON pn.oid = p.pronamespace \
+         JOIN pg_language AS l ON l.oid = p.prolang \
+         WHERE {TABLE_FILTER} AND NOT t.tgisinternal \
+         ORDER BY c.relname, t.tgname"
+    );
+    const WHAT: &str = "triggers";
+    for cells in catalog.rows(WHAT, &sql).await? {
+        let row = Row::new(&cells, WHAT);
+        let table = row.text(0)?;
+        let name = row.text(1)?;
+        let bits = row.int(2)?;
+        let function = row.text(3)?;
+        let mut notes = Vec::new();
+        if bits & TRIGGER_ROW == 0 {
+            notes.push("fires FOR EACH STATEMENT".to_string());
+        }
+        let timing = if bits & TRIGGER_INSTEAD != 0 {
+            notes.push("fires INSTEAD OF".to_string());
+            TriggerTiming::Before
+        } else if bits & TRIGGER_BEFORE != 0 {
+            TriggerTiming::Before
+        } else {
+            TriggerTiming::After
+        };
+        let events: Vec<TriggerEvent> = [
+            (TRIGGER_INSERT, TriggerEvent::Insert),
+            (TRIGGER_UPDATE, TriggerEvent::Update),
+            (TRIGGER_DELETE, TriggerEvent::Delete),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| bits & bit != 0)
+        .map(|(_, e)| e)
+        .collect();
+        if events.len() != 1 || bits & TRIGGER_TRUNCATE != 0 {
+            notes.push("fires on several events, or on TRUNCATE".to_string());
+        }
+        if !row.flag(4) {
+            notes.push(format!("runs function `{function}` of another schema"));
+        }
+        let language = row.opt_text(5).unwrap_or_default();
+        if language != "plpgsql" {
+            notes.push(format!("runs a function in language `{language}`"));
+        }
+        if row.opt_int(7).unwrap_or(0) > 0 || row.opt_int(11).unwrap_or(0) > 0 {
+            notes.push("passes arguments to its function".to_string());
+        }
+        if !row.opt_text(8).unwrap_or_default().trim().is_empty() {
+            notes.push("fires on UPDATE OF some columns".to_string());
+        }
+        if row.flag(9) {
+            notes.push("has a WHEN condition".to_string());
+        }
+        let enabled = row.opt_text(10).unwrap_or_default();
+        if enabled != "O" {
+            notes.push(format!("is not simply enabled (tgenabled `{enabled}`)"));
+        }
+        for n in notes {
+            found.note(&table, format!("trigger `{name}` {n}"));
+        }
+        let Some(event) = events.first().copied() else {
+            continue;
+        };
+        let mut trigger = Trigger::new(
+            &name,
+            &table,
+            timing,
+            event,
+            &row.opt_text(6).unwrap_or_default(),
+        );
+        trigger.function = Some(function);
+        if found.tables.contains_key(&table) {
+            found.triggers.push(trigger);
+        }
+    }
+    Ok(())
 }
 
 async fn read_columns(

@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 
-use super::sqlite_ddl::{TableDdl, parse_create_table};
+use super::sqlite_ddl::{TableDdl, parse_create_table, parse_create_trigger};
 use super::{Catalog, Found, Row, parse_default};
 use crate::exec::connection::DbError;
 use crate::schema::model::{
-    Check, Column, ColumnType, Dialect, FkAction, ForeignKey, Index, PrimaryKey, Table, Unique,
+    Check, Column, ColumnType, Dialect, FkAction, ForeignKey, Index, PrimaryKey, Table, Trigger,
+    Unique,
 };
 
 /// Base tables of `main`: not SQLite's own (`sqlite_sequence`, `sqlite_stat1`), not virtual
@@ -36,6 +37,7 @@ pub(super) async fn read(catalog: &mut Catalog<'_>) -> Result<Found, DbError> {
     read_columns(catalog, &mut found, &ddl).await?;
     read_indexes(catalog, &mut found, &ddl).await?;
     read_foreign_keys(catalog, &mut found, &ddl).await?;
+    read_triggers(catalog, &mut found).await?;
 
     for (name, table_ddl) in &ddl {
         let Some(table) = found.tables.get_mut(name) else {
@@ -53,6 +55,38 @@ pub(super) async fn read(catalog: &mut Catalog<'_>) -> Result<Found, DbError> {
             .collect();
     }
     Ok(found)
+}
+
+/// Triggers exist only as their `CREATE TRIGGER` text (temporary ones live in `temp`, not
+/// `main`, and are not part of the schema).
+async fn read_triggers(catalog: &mut Catalog<'_>, found: &mut Found) -> Result<(), DbError> {
+    let sql = "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY tbl_name, name";
+    for cells in catalog.rows("triggers", sql).await? {
+        let row = Row::new(&cells, "triggers");
+        let name = row.text(0)?;
+        let table = row.text(1)?;
+        if !found.tables.contains_key(&table) {
+            continue; // a view's INSTEAD OF trigger
+        }
+        let Some(ddl) = parse_create_trigger(&row.opt_text(2).unwrap_or_default()) else {
+            found.note(&table, format!("trigger `{name}` could not be parsed"));
+            continue;
+        };
+        if ddl.update_of {
+            found.note(
+                &table,
+                format!("trigger `{name}` fires on UPDATE OF some columns"),
+            );
+        }
+        let Some(timing) = ddl.timing else {
+            found.note(&table, format!("trigger `{name}` fires INSTEAD OF"));
+            continue;
+        };
+        found
+            .triggers
+            .push(Trigger::new(&name, &table, timing, ddl.event, &ddl.body));
+    }
+    Ok(())
 }
 
 async fn read_columns(

@@ -1,12 +1,13 @@
 //! What SQLite keeps only in the `CREATE TABLE` text of `sqlite_master`: CHECK constraints and the
 //! names of UNIQUE and FOREIGN KEY constraints. The PRAGMA table functions report everything else.
+//! Triggers exist only as their `CREATE TRIGGER` text ([`parse_create_trigger`]).
 //!
 //! The parser splits the statement into its top-level clauses (column definitions and table
 //! constraints) with the shared tokenizer, so quoted identifiers, string literals and comments
 //! containing commas or parentheses cannot confuse it, then reads the constraint keywords of
 //! each clause.
 
-use crate::schema::model::Dialect;
+use crate::schema::model::{Dialect, TriggerEvent, TriggerTiming};
 use crate::sql::lexer::{Spanned, Token, matching_paren, split_top_level_commas, tokenize};
 
 /// A CHECK constraint as written: the expression is the source text inside `CHECK (...)`.
@@ -252,6 +253,84 @@ fn paren_text(sql: &str, clause: &[Spanned], open: usize) -> Option<String> {
     )
 }
 
+/// What a `CREATE TRIGGER` statement says, as far as the model has a place for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerDdl {
+    /// None for `INSTEAD OF` (views only).
+    pub timing: Option<TriggerTiming>,
+    pub event: TriggerEvent,
+    /// `UPDATE OF col, …`: fires on some columns only.
+    pub update_of: bool,
+    /// Everything after `FOR EACH ROW` (or after the table name): an optional `WHEN` clause,
+    /// then `BEGIN … END`, as written.
+    pub body: String,
+}
+
+/// Reads `CREATE [TEMP] TRIGGER [IF NOT EXISTS] [schema.]name [BEFORE|AFTER|INSTEAD OF]
+/// DELETE|INSERT|UPDATE [OF cols] ON table [FOR EACH ROW] body`. None when the text does not
+/// have that shape.
+pub fn parse_create_trigger(sql: &str) -> Option<TriggerDdl> {
+    let tokens = tokenize(sql, Dialect::Sqlite);
+    let mut i = 0;
+    let word = |i: usize, kw: &str| tokens.get(i).is_some_and(|t| t.token.is_word(kw));
+    if !word(i, "CREATE") {
+        return None;
+    }
+    i += 1;
+    if word(i, "TEMP") || word(i, "TEMPORARY") {
+        i += 1;
+    }
+    if !word(i, "TRIGGER") {
+        return None;
+    }
+    i += 1;
+    if word(i, "IF") && word(i + 1, "NOT") && word(i + 2, "EXISTS") {
+        i += 3;
+    }
+    // [schema.]name
+    i += 1;
+    if tokens.get(i).is_some_and(|t| t.token.is_punct(".")) {
+        i += 2;
+    }
+    let timing = if word(i, "BEFORE") {
+        i += 1;
+        Some(TriggerTiming::Before)
+    } else if word(i, "AFTER") {
+        i += 1;
+        Some(TriggerTiming::After)
+    } else if word(i, "INSTEAD") && word(i + 1, "OF") {
+        i += 2;
+        None
+    } else {
+        // SQLite's default.
+        Some(TriggerTiming::Before)
+    };
+    let event = ["DELETE", "INSERT", "UPDATE"]
+        .into_iter()
+        .find(|kw| word(i, kw))
+        .and_then(TriggerEvent::parse)?;
+    i += 1;
+    let update_of = word(i, "OF");
+    while i < tokens.len() && !word(i, "ON") {
+        i += 1;
+    }
+    // ON [schema.]table
+    i += 2;
+    if tokens.get(i).is_some_and(|t| t.token.is_punct(".")) {
+        i += 2;
+    }
+    if word(i, "FOR") && word(i + 1, "EACH") && word(i + 2, "ROW") {
+        i += 3;
+    }
+    let start = tokens.get(i)?.start;
+    Some(TriggerDdl {
+        timing,
+        event,
+        update_of,
+        body: sql[start..].trim_end().to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,5 +435,32 @@ mod tests {
         assert_eq!(ddl.uniques[0].columns, vec!["unique"]);
         assert!(!parse_create_table("CREATE TABLE t AS SELECT 1 AS x").parsed);
         assert!(clause_texts("CREATE TABLE broken (a INT").is_empty());
+    }
+
+    #[test]
+    fn create_trigger_statements() {
+        let t = parse_create_trigger(
+            "CREATE TRIGGER \"set v\" AFTER UPDATE ON main.images FOR EACH ROW\nWHEN NEW.a IS NULL\nBEGIN UPDATE images SET a = 1; END",
+        )
+        .unwrap();
+        assert_eq!(t.timing, Some(TriggerTiming::After));
+        assert_eq!(t.event, TriggerEvent::Update);
+        assert!(!t.update_of);
+        assert_eq!(
+            t.body,
+            "WHEN NEW.a IS NULL\nBEGIN UPDATE images SET a = 1; END"
+        );
+        let t = parse_create_trigger(
+            "create temp trigger if not exists x update of a, b on t begin select 1; end",
+        )
+        .unwrap();
+        assert_eq!(t.timing, Some(TriggerTiming::Before));
+        assert!(t.update_of);
+        assert_eq!(t.body, "begin select 1; end");
+        let t =
+            parse_create_trigger("CREATE TRIGGER v INSTEAD OF DELETE ON vw BEGIN SELECT 1; END")
+                .unwrap();
+        assert_eq!(t.timing, None);
+        assert!(parse_create_trigger("CREATE TABLE t (a)").is_none());
     }
 }

@@ -1,10 +1,14 @@
 //! Orders a list of changes into typed steps ([`step::Op`]), tags each with its phase; SQL
 //! comes last, per dialect ([`render`](mod@render)).
 //!
-//! Order within a phase: the variant order of [`Stage`] — enum types → renames → FK drops →
-//! check/unique/index drops → new tables (referenced tables first) → new columns → column
-//! alters → SQLite rebuilds → primary keys → new indexes, uniques, checks → new FKs → column
-//! drops → table drops (children first) → enum drops → table options.
+//! Order within a phase: the variant order of [`Stage`] — enum types → table renames →
+//! trigger drops → column renames → FK drops → check/unique/index drops → new tables
+//! (referenced tables first) → new columns → column alters → SQLite rebuilds → primary keys →
+//! new indexes, uniques, checks → new FKs → column drops → table drops (children first) → enum
+//! drops → table options → new triggers. A trigger is dropped before anything it reads changes
+//! and created after everything it reads exists, on every backend (MariaDB would let a column
+//! a trigger reads be dropped first; PostgreSQL and SQLite would not be so forgiving of a
+//! rebuilt table).
 //!
 //! On SQLite every change `ALTER TABLE` cannot do on a table (alter/drop column, add/drop FK,
 //! unique or check, primary key) turns into one rebuild step for that table, which builds the
@@ -14,6 +18,7 @@ pub mod render;
 pub mod script;
 pub mod sqlite_rebuild;
 pub mod step;
+pub mod trigger_sql;
 
 use std::collections::HashSet;
 
@@ -87,6 +92,12 @@ pub fn render_op(dialect: Dialect, op: &Op) -> Vec<String> {
         Op::DropForeignKey { table, name } => vec![drop_foreign_key(dialect, table, name)],
         Op::AlterTableOptions { table, from, to } => table_options(table, from, to),
         Op::RebuildTable { from, to } => sqlite_rebuild::statements(from, to),
+        Op::CreateTrigger { trigger } => trigger_sql::create_trigger(dialect, trigger),
+        Op::DropTrigger {
+            table,
+            name,
+            function,
+        } => trigger_sql::drop_trigger(dialect, table, name, function.as_deref()),
     }
 }
 
@@ -213,7 +224,9 @@ pub fn plan(
                     help: None,
                 });
             };
-            steps.push(sqlite_rebuild::step(from, &tchanges));
+            let table_changes: Vec<&Change> =
+                tchanges.into_iter().filter(|c| !is_trigger(c)).collect();
+            steps.push(sqlite_rebuild::step(from, &table_changes));
             continue;
         }
         for c in tchanges {
@@ -413,9 +426,13 @@ pub fn plan(
                     }
                 }
                 Change::CreateEnum(_) | Change::AddEnumValues { .. } | Change::DropEnum(_) => {}
+                // Planned below, with the triggers a SQLite rebuild must recreate.
+                Change::AddTrigger(_) | Change::DropTrigger(_) | Change::AlterTrigger { .. } => {}
             }
         }
     }
+
+    plan_triggers(dialect, live, live_raw, changes, &rebuilt, &mut steps);
 
     // Table drops: tables referencing others go first.
     let dropped: Vec<&Table> = changes
@@ -475,6 +492,93 @@ pub fn plan(
     // Execution order: by stage, in planning order within a stage (a stable sort).
     steps.sort_by_key(|s| s.op.stage());
     Ok(steps)
+}
+
+fn is_trigger(c: &Change) -> bool {
+    matches!(
+        c,
+        Change::AddTrigger(_) | Change::DropTrigger(_) | Change::AlterTrigger { .. }
+    )
+}
+
+/// Trigger steps: drops (the `DropTriggers` stage, early) and creations (`CreateTriggers`,
+/// last). A SQLite table rebuild drops the table's triggers with the old table, so the
+/// triggers the rebuilt table keeps are dropped first and created again after it.
+fn plan_triggers(
+    dialect: Dialect,
+    live: &Schema,
+    live_raw: &Schema,
+    changes: &[Change],
+    rebuilt: &HashSet<String>,
+    steps: &mut Vec<PlannedStep>,
+) {
+    let step = |change: &Change, summary: String, op: Op| PlannedStep {
+        phase: if change.is_destructive() {
+            Phase::Contract
+        } else {
+            Phase::Expand
+        },
+        summary,
+        source: change.source(),
+        op,
+    };
+    let drop = |t: &Trigger| Op::DropTrigger {
+        table: t.table.clone(),
+        name: t.name.clone(),
+        function: own_function(dialect, live_raw, t),
+    };
+    let create = |t: &Trigger| Op::CreateTrigger {
+        trigger: Box::new(t.clone()),
+    };
+    let mut touched: Vec<(&str, &str)> = Vec::new();
+    for c in changes {
+        match c {
+            Change::AddTrigger(t) => {
+                steps.push(step(c, c.to_string(), create(t)));
+                touched.push((&t.table, &t.name));
+            }
+            Change::DropTrigger(t) => {
+                steps.push(step(c, c.to_string(), drop(t)));
+                touched.push((&t.table, &t.name));
+            }
+            Change::AlterTrigger { from, to } => {
+                steps.push(step(c, format!("{c} (drop)"), drop(from)));
+                steps.push(step(c, format!("{c} (create)"), create(to)));
+                touched.push((&to.table, &to.name));
+            }
+            _ => {}
+        }
+    }
+    if rebuilt.is_empty() {
+        return;
+    }
+    let after = diff::apply_all(live, changes);
+    for t in after.triggers.iter().filter(|t| rebuilt.contains(&t.table)) {
+        if touched.contains(&(t.table.as_str(), t.name.as_str())) {
+            continue;
+        }
+        let c = Change::AddTrigger(t.clone());
+        let why = format!("trigger {} on {}: the table is rebuilt", t.name, t.table);
+        steps.push(step(&c, format!("drop {why}"), drop(t)));
+        steps.push(step(&c, format!("recreate {why}"), create(t)));
+    }
+}
+
+/// The PostgreSQL function a trigger drop also drops: the live trigger's function when it is
+/// named after the trigger (the one created with it), else none.
+fn own_function(dialect: Dialect, live_raw: &Schema, t: &Trigger) -> Option<String> {
+    if dialect != Dialect::Postgres {
+        return None;
+    }
+    let live = live_raw
+        .triggers
+        .iter()
+        .find(|l| l.name == t.name && l.table == t.table)
+        .or_else(|| live_raw.triggers.iter().find(|l| l.name == t.name));
+    match live.and_then(|l| l.function.as_deref()) {
+        Some(f) if f != t.name => None,
+        _ => Some(t.name.clone()),
+    }
 }
 
 fn no_name(c: &Change) -> PlanError {

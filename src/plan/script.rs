@@ -1,6 +1,6 @@
 //! Steps as one commented SQL script, the form `db plan` and `db drift` print.
 
-use super::step::{Phase, PlannedStep};
+use super::step::{Op, Phase, PlannedStep};
 use crate::schema::model::Dialect;
 
 /// Renders steps for `dialect` as one SQL script: a `-- phase:` line where the phase changes,
@@ -17,9 +17,18 @@ pub fn to_sql_script(steps: &[PlannedStep], dialect: Dialect) -> String {
         if s.is_rebuild() && dialect == Dialect::Sqlite {
             out.push_str("-- (runs with PRAGMA foreign_keys=OFF around the transaction, then PRAGMA foreign_key_check)\n");
         }
+        // A MySQL trigger body holds semicolons: the `mysql` client needs another delimiter
+        // to read it as one statement (the driver does not).
+        let delimited = dialect == Dialect::Mysql && matches!(s.op, Op::CreateTrigger { .. });
+        if delimited {
+            out.push_str("DELIMITER //\n");
+        }
         for st in super::render_op(dialect, &s.op) {
             out.push_str(&st);
-            out.push_str(";\n");
+            out.push_str(if delimited { "//\n" } else { ";\n" });
+        }
+        if delimited {
+            out.push_str("DELIMITER ;\n");
         }
     }
     out

@@ -9,7 +9,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::schema::model::{
-    Check, Column, EnumType, ForeignKey, Index, MysqlOptions, PrimaryKey, Table, Unique,
+    Check, Column, EnumType, ForeignKey, Index, MysqlOptions, PrimaryKey, Table, Trigger, Unique,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -42,6 +42,8 @@ pub enum Stage {
     CreateEnums,
     AddEnumValues,
     RenameTables,
+    /// Before anything they read is renamed, altered or dropped.
+    DropTriggers,
     RenameColumns,
     DropForeignKeys,
     DropChecks,
@@ -61,6 +63,8 @@ pub enum Stage {
     DropTables,
     DropEnums,
     TableOptions,
+    /// Last: after every column, table and rebuild they read.
+    CreateTriggers,
 }
 
 /// One schema operation, dialect-neutral; `plan::render` turns it into SQL.
@@ -161,6 +165,17 @@ pub enum Op {
         from: Box<Table>,
         to: Box<Table>,
     },
+    /// `CREATE TRIGGER` (on PostgreSQL with its function, named after it).
+    CreateTrigger {
+        trigger: Box<Trigger>,
+    },
+    /// `DROP TRIGGER`; on PostgreSQL also `function`, the trigger's own function, when it has
+    /// one (a function named otherwise may serve other triggers and is left alone).
+    DropTrigger {
+        table: String,
+        name: String,
+        function: Option<String>,
+    },
 }
 
 impl Op {
@@ -187,6 +202,8 @@ impl Op {
             Op::DropTable { .. } => Stage::DropTables,
             Op::DropEnum { .. } => Stage::DropEnums,
             Op::AlterTableOptions { .. } => Stage::TableOptions,
+            Op::DropTrigger { .. } => Stage::DropTriggers,
+            Op::CreateTrigger { .. } => Stage::CreateTriggers,
         }
     }
 }

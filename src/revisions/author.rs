@@ -101,6 +101,19 @@ pub fn freeze(
             }
             schema.tables.insert(k, v);
         }
+        for t in s.schema.triggers {
+            if schema.triggers.iter().any(|x| x.name == t.name) {
+                return Err(invalid(
+                    format!(
+                        "trigger `{}` is defined in more than one file of {}",
+                        t.name,
+                        schema_dir.display()
+                    ),
+                    None,
+                ));
+            }
+            schema.triggers.push(t);
+        }
         data.extend(s.data_migrations);
     }
     let existing = if dir.exists() {

@@ -81,6 +81,13 @@ pub enum Change {
         from: MysqlOptions,
         to: MysqlOptions,
     },
+    AddTrigger(Trigger),
+    DropTrigger(Trigger),
+    /// Same table and name, another timing, event or body: dropped and created again.
+    AlterTrigger {
+        from: Trigger,
+        to: Trigger,
+    },
 }
 
 impl Change {
@@ -105,6 +112,7 @@ impl Change {
             | AddCheck { table, .. }
             | DropCheck { table, .. }
             | AlterTableOptions { table, .. } => Some(table),
+            AddTrigger(t) | DropTrigger(t) | AlterTrigger { to: t, .. } => Some(&t.table),
         }
     }
 
@@ -117,7 +125,7 @@ impl Change {
             | DropColumn { .. }
             | DropIndex { .. }
             | DropUnique { .. } => true,
-            DropForeignKey { .. } | DropCheck { .. } => true,
+            DropForeignKey { .. } | DropCheck { .. } | DropTrigger(_) => true,
             RenameTable { .. }
             | RenameColumn { .. }
             | SetPrimaryKey { .. }
@@ -166,6 +174,9 @@ impl Change {
                 )
             }
             AlterTableOptions { table, .. } => format!("tables.{table}.mysql"),
+            AddTrigger(t) | DropTrigger(t) | AlterTrigger { to: t, .. } => {
+                format!("triggers.{}", t.name)
+            }
         }
     }
 }
@@ -256,6 +267,44 @@ impl fmt::Display for Change {
                 to.engine.as_deref().unwrap_or("-"),
                 to.charset.as_deref().unwrap_or("-")
             ),
+            AddTrigger(t) => {
+                write!(
+                    f,
+                    "add trigger {} on {}: {} {}",
+                    t.name, t.table, t.timing, t.event
+                )?;
+                if let Some(only) = &t.dialects {
+                    let keys: Vec<&str> = only.iter().map(|d| d.key()).collect();
+                    write!(f, " ({} only)", keys.join(", "))?;
+                }
+                Ok(())
+            }
+            DropTrigger(t) => write!(f, "drop trigger {} on {}", t.name, t.table),
+            AlterTrigger { from, to } => {
+                let mut parts = Vec::new();
+                if from.timing != to.timing || from.event != to.event {
+                    parts.push(format!(
+                        "{} {} -> {} {}",
+                        from.timing, from.event, to.timing, to.event
+                    ));
+                }
+                if from.compared_body() != to.compared_body() || from.bodies != to.bodies {
+                    parts.push("body".to_string());
+                }
+                if from.dialects != to.dialects {
+                    parts.push("dialects".to_string());
+                }
+                if from.function != to.function {
+                    parts.push(format!("function {}", from.function_name()));
+                }
+                write!(
+                    f,
+                    "change trigger {} on {}: {}",
+                    to.name,
+                    to.table,
+                    parts.join(", ")
+                )
+            }
         }
     }
 }
@@ -304,6 +353,8 @@ pub fn apply(schema: &mut Schema, change: &Change) {
         }
         DropTable(t) => {
             schema.tables.shift_remove(&t.name);
+            // The database drops a table's triggers with it.
+            schema.triggers.retain(|tr| tr.table != t.name);
         }
         RenameTable { from, to } => {
             if let Some(idx) = schema.tables.get_index_of(from) {
@@ -317,7 +368,19 @@ pub fn apply(schema: &mut Schema, change: &Change) {
                         }
                     }
                 }
+                // Triggers move with their table.
+                for tr in &mut schema.triggers {
+                    if &tr.table == from {
+                        tr.table = to.clone();
+                    }
+                }
             }
+        }
+        AddTrigger(t) => schema.triggers.push(t.clone()),
+        DropTrigger(t) => schema.triggers.retain(|x| !x.is(&t.table, &t.name)),
+        AlterTrigger { from, to } => {
+            schema.triggers.retain(|x| !x.is(&from.table, &from.name));
+            schema.triggers.push(to.clone());
         }
         _ => {
             let Some(tname) = change.table().map(str::to_string) else {

@@ -1,5 +1,5 @@
-//! The schema model: plain, dialect-neutral data describing tables, columns, keys, indexes and
-//! constraints.
+//! The schema model: plain, dialect-neutral data describing tables, columns, keys, indexes,
+//! constraints and (in [`super::trigger`]) triggers.
 //!
 //! One model serves every stage. A snapshot (`snapshot`) is parsed into a *portable* [`Schema`]
 //! that may carry per-dialect overrides; [`Schema::resolve`] lowers it to the concrete schema a
@@ -13,6 +13,7 @@ use std::fmt;
 use indexmap::IndexMap;
 use serde::Serialize;
 
+pub use super::trigger::{Trigger, TriggerEvent, TriggerTiming};
 pub use super::types::{ColumnType, DefaultValue, Dialect, is_identifier};
 
 /// Per-dialect replacement of a column's attributes (Glance's `with_variant`).
@@ -272,11 +273,18 @@ pub struct EnumType {
 pub struct Schema {
     pub enums: IndexMap<String, EnumType>,
     pub tables: IndexMap<String, Table>,
+    /// Row triggers, each on a table of `tables`.
+    pub triggers: Vec<Trigger>,
 }
 
 impl Schema {
     pub fn table(&self, name: &str) -> Option<&Table> {
         self.tables.get(name)
+    }
+
+    /// The trigger `name` on `table`.
+    pub fn trigger(&self, table: &str, name: &str) -> Option<&Trigger> {
+        self.triggers.iter().find(|t| t.is(table, name))
     }
 
     pub fn table_mut(&mut self, name: &str) -> Option<&mut Table> {
@@ -320,6 +328,11 @@ impl Schema {
             }
             out.tables.insert(t.name.clone(), t);
         }
+        out.triggers = self
+            .triggers
+            .iter()
+            .filter_map(|t| t.resolve(dialect))
+            .collect();
         out
     }
 }

@@ -8,6 +8,7 @@ pub mod error;
 mod parse;
 mod raw;
 mod table;
+mod triggers;
 mod write;
 
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ use crate::schema::model::{Dialect, Schema};
 
 pub use error::SnapshotError;
 pub use parse::{parse_file, parse_str};
-pub use write::{schema_to_toml, snapshot_to_toml, table_to_toml};
+pub use write::{schema_to_toml, snapshot_to_toml, table_to_toml, trigger_to_toml};
 
 /// Which branch of the expand/contract scheme a revision belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,7 +1,7 @@
 //! Parsing a snapshot file into the model, with diagnostics that point at the offending TOML
 //! line: the file as serde shapes ([`super::raw`]), then each section checked in turn —
-//! `[revision]`, `[enums]`, each table ([`super::table`]), the cross-table references, and the
-//! data migrations.
+//! `[revision]`, `[enums]`, each table ([`super::table`]), the cross-table references, the
+//! triggers ([`super::triggers`]) and the data migrations.
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
@@ -13,6 +13,7 @@ use toml::Spanned;
 use super::error::{Ctx, SnapshotError};
 use super::raw::{RawData, RawFile, RawRevision};
 use super::table::{FkSpan, effective, parse_table};
+use super::triggers::parse_triggers;
 use super::{
     Branch, DataMigration, DataPhase, FileKind, RevisionMeta, Snapshot, SourceFile,
     is_revision_name,
@@ -55,6 +56,7 @@ pub fn parse_str(path: &str, text: &str, kind: FileKind) -> Result<Snapshot, Sna
         schema.tables.insert(t.name.clone(), t);
     }
     check_references(&cx, &schema, &fk_spans)?;
+    schema.triggers = parse_triggers(&cx, raw.triggers, &schema)?;
     let data_migrations = parse_data_migrations(&cx, raw.data_migrations)?;
     Ok(Snapshot {
         meta,

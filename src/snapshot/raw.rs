@@ -15,6 +15,8 @@ pub(super) struct RawFile {
     pub(super) enums: IndexMap<String, Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     pub(super) tables: IndexMap<Spanned<String>, Spanned<RawTable>>,
+    #[serde(default)]
+    pub(super) triggers: Vec<Spanned<RawTrigger>>,
 }
 
 #[derive(Deserialize)]
@@ -128,5 +130,19 @@ pub(super) struct RawForeignKey {
 pub(super) struct RawCheck {
     pub(super) name: Option<Spanned<String>>,
     pub(super) expr: Spanned<String>,
+    pub(super) dialects: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTrigger {
+    pub(super) name: Spanned<String>,
+    pub(super) table: Spanned<String>,
+    pub(super) timing: Spanned<String>,
+    pub(super) event: Spanned<String>,
+    pub(super) body: Option<Spanned<String>>,
+    pub(super) sqlite: Option<Spanned<String>>,
+    pub(super) postgresql: Option<Spanned<String>>,
+    pub(super) mysql: Option<Spanned<String>>,
     pub(super) dialects: Option<Spanned<Vec<String>>>,
 }

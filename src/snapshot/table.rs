@@ -247,7 +247,12 @@ pub(super) fn effective(col: &Column, d: Dialect) -> Column {
     c
 }
 
-fn check_ident(cx: &Ctx, name: &str, span: Range<usize>, what: &str) -> Result<(), SnapshotError> {
+pub(super) fn check_ident(
+    cx: &Ctx,
+    name: &str,
+    span: Range<usize>,
+    what: &str,
+) -> Result<(), SnapshotError> {
     if name.is_empty() {
         return Err(cx.err(span, format!("empty {what} name")));
     }
@@ -352,7 +357,7 @@ fn parse_default(
     Ok(d)
 }
 
-fn parse_dialects(
+pub(super) fn parse_dialects(
     cx: &Ctx,
     v: Option<&Spanned<Vec<String>>>,
 ) -> Result<Option<Vec<Dialect>>, SnapshotError> {

@@ -1,5 +1,6 @@
 //! Writing the model back as a snapshot file in the canonical layout (one inline table per
-//! column, index, key and check), for `revision new` and the schema dumps `db drift` diffs.
+//! column, index, key and check; one `[[triggers]]` section per trigger), for `revision new`
+//! and the schema dumps `db drift` diffs.
 
 use toml_writer::{ToTomlKey, ToTomlValue, TomlKeyBuilder, TomlStringBuilder};
 
@@ -67,6 +68,38 @@ pub fn schema_to_toml(schema: &Schema) -> String {
     for t in schema.tables.values() {
         out.push_str(&table_to_toml(t));
         out.push('\n');
+    }
+    for t in &schema.triggers {
+        out.push_str(&trigger_to_toml(t));
+        out.push('\n');
+    }
+    out
+}
+
+/// A TOML multi-line string holding `s` exactly: literal when it can be, so SQL reads as
+/// written (quotes and backslashes untouched).
+fn ml(s: &str) -> String {
+    let b = TomlStringBuilder::new(s);
+    b.as_ml_literal()
+        .unwrap_or_else(|| b.as_ml_basic())
+        .to_toml_value()
+}
+
+pub fn trigger_to_toml(t: &Trigger) -> String {
+    let mut out = String::from("[[triggers]]\n");
+    out.push_str(&format!("name = {}\n", q(&t.name)));
+    out.push_str(&format!("table = {}\n", q(&t.table)));
+    out.push_str(&format!("timing = {}\n", q(t.timing.key())));
+    out.push_str(&format!("event = {}\n", q(t.event.key())));
+    if let Some(only) = &t.dialects {
+        let keys: Vec<String> = only.iter().map(|d| d.key().to_string()).collect();
+        out.push_str(&format!("dialects = {}\n", list(&keys)));
+    }
+    if !t.body.is_empty() {
+        out.push_str(&format!("body = {}\n", ml(&t.body)));
+    }
+    for (d, b) in &t.bodies {
+        out.push_str(&format!("{} = {}\n", d.key(), ml(b)));
     }
     out
 }

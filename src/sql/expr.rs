@@ -39,6 +39,18 @@ pub fn canonical_check(expr: &str, dialect: Dialect) -> String {
     render(&flat)
 }
 
+/// Comparison form of a trigger body (or any statement text): its tokens in one spelling, so
+/// whitespace, comments, the case of keywords and unquoted identifiers, and needless identifier
+/// quotes do not count; string literals and quoted identifiers keep their text. Nothing is
+/// rewritten beyond that (a body is code, not an expression to simplify).
+pub fn canonical_body(body: &str, dialect: Dialect) -> String {
+    let tokens: Vec<Token> = tokenize(body, dialect)
+        .into_iter()
+        .map(|s| s.token)
+        .collect();
+    render(&tokens)
+}
+
 /// The table columns an expression refers to (case-insensitive match on identifiers).
 pub fn referenced_columns(expr: &str, columns: &[String], dialect: Dialect) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
