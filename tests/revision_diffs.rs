@@ -133,6 +133,24 @@ fn ocata_expand01_adds_visibility_and_relaxes_is_public() {
     // MySQL keeps them.
     let my = changes_of(&set, "ocata_expand01", Dialect::Mysql);
     assert!(!my.iter().any(|c| matches!(c, Change::DropCheck { .. })));
+    // Glance's two triggers, on MySQL only.
+    let added = |changes: &[Change]| -> Vec<String> {
+        changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::AddTrigger(t) => Some(format!("{} {} {}", t.name, t.timing, t.event)),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        added(&my),
+        [
+            "insert_visibility before insert",
+            "update_visibility before update"
+        ]
+    );
+    assert!(added(&pg).is_empty() && added(&sqlite).is_empty());
 }
 
 #[test]
@@ -153,6 +171,16 @@ fn ocata_contract01_drops_is_public_and_tightens_visibility() {
     assert!(my.iter().any(
         |c| matches!(c, Change::DropCheck { check, .. } if check.expr.starts_with("is_public"))
     ));
+    let dropped: Vec<&str> = my
+        .iter()
+        .filter_map(|c| match c {
+            Change::DropTrigger(t) => Some(t.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped, ["insert_visibility", "update_visibility"]);
+    let pg = changes_of(&set, "ocata_contract01", Dialect::Postgres);
+    assert!(!pg.iter().any(|c| matches!(c, Change::DropTrigger(_))));
 }
 
 #[test]

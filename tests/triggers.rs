@@ -1,6 +1,11 @@
 //! Triggers are schema: created, dropped, introspected, compared and reported like every other
 //! object, on SQLite, PostgreSQL and MariaDB.
 //!
+//! - Glance's two Ocata triggers (MySQL only): created by `db upgrade ocata_expand01` and by
+//!   `db expand`, keeping `is_public` and `visibility` consistent for old and new API nodes;
+//!   gone after the contract phase, whichever command runs it (`db expand` then `db sync`
+//!   included, which Glance gets wrong); never created by an upgrade through
+//!   `ocata_contract01` (Glance's offline `db sync` does not create them either).
 //! - A history of our own with a trigger on every backend (`--revisions`): `db drift` reports
 //!   a missing, an extra and a changed trigger, not a respelled one; a SQLite table rebuild
 //!   keeps the trigger; removing it from the history drops it (and its PostgreSQL function);
@@ -8,9 +13,12 @@
 
 mod common;
 
-use common::{TestDb, gm};
+use common::{TestDb, gm, seed_liberty_images};
 use glance_manage::schema::model::Dialect;
 use glance_manage::snapshot::{self, FileKind};
+
+const E: &str = "2024_1_expand01";
+const C: &str = "2024_1_contract01";
 
 fn names_sql(d: Dialect) -> &'static str {
     match d {
@@ -32,6 +40,253 @@ async fn trigger_names(db: &TestDb) -> Vec<String> {
         .map(|r| r[0].clone())
         .collect()
 }
+
+const GLANCES: [&str; 2] = ["insert_visibility", "update_visibility"];
+
+/// Runs a statement that should fail; returns the error text.
+async fn fails(db: &TestDb, sql: &str) -> String {
+    let mut c = db.conn().await;
+    let r = c.execute(sql).await;
+    c.close().await;
+    match r {
+        Ok(_) => panic!("expected an error from: {sql}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const INSERT: &str =
+    "INSERT INTO images (id, status, created_at, deleted, min_disk, min_ram, protected";
+
+/// The rows [`glances_triggers_behave`] writes.
+const OURS: &str = "('old-pub', 'old-priv', 'new-priv', 'new-pub')";
+
+/// What old (`is_public` only) and new (`visibility` only) API nodes write, with the trigger
+/// filling in the other column; both, or neither, is refused.
+async fn glances_triggers_behave(db: &TestDb) {
+    db.exec(&format!(
+        "{INSERT}, is_public) VALUES ('old-pub', 'active', '2020-01-01', 0, 0, 0, 0, 1), \
+         ('old-priv', 'active', '2020-01-01', 0, 0, 0, 0, 0)"
+    ))
+    .await;
+    db.exec(&format!(
+        "{INSERT}, visibility) VALUES ('new-priv', 'active', '2020-01-01', 0, 0, 0, 0, 'private'), \
+         ('new-pub', 'active', '2020-01-01', 0, 0, 0, 0, 'public')"
+    ))
+    .await;
+    let rows = db
+        .rows(&format!(
+            "SELECT id, CAST(is_public AS CHAR), visibility FROM images WHERE id IN {OURS} ORDER BY id"
+        ))
+        .await;
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r[0].as_str(), r[1].as_str(), r[2].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("new-priv", "0", "private"),
+            ("new-pub", "1", "public"),
+            ("old-priv", "0", "shared"),
+            ("old-pub", "1", "public"),
+        ]
+    );
+    let both = fails(
+        db,
+        &format!(
+            "{INSERT}, is_public, visibility) VALUES ('both', 'active', '2020-01-01', 0, 0, 0, 0, 1, 'public')"
+        ),
+    )
+    .await;
+    assert!(both.contains("Invalid visibility value"), "{both}");
+    let neither = fails(
+        db,
+        &format!("{INSERT}) VALUES ('neither', 'active', '2020-01-01', 0, 0, 0, 0)"),
+    )
+    .await;
+    assert!(neither.contains("Invalid visibility value"), "{neither}");
+    // An old node's update of is_public moves visibility along, and a new node's the reverse.
+    db.exec("UPDATE images SET is_public = 1 WHERE id = 'old-priv'")
+        .await;
+    db.exec("UPDATE images SET visibility = 'community' WHERE id = 'new-pub'")
+        .await;
+    assert_eq!(
+        db.rows(
+            "SELECT id, CAST(is_public AS CHAR), visibility FROM images \
+             WHERE id IN ('old-priv', 'new-pub') ORDER BY id"
+        )
+        .await,
+        vec![
+            vec!["new-pub".to_string(), "0".into(), "community".into()],
+            vec!["old-priv".to_string(), "1".into(), "public".into()],
+        ]
+    );
+    let null = fails(
+        db,
+        "UPDATE images SET visibility = NULL WHERE id = 'new-pub'",
+    )
+    .await;
+    assert!(null.contains("Invalid visibility value"), "{null}");
+    assert_eq!(
+        db.count(&format!("SELECT COUNT(*) FROM images WHERE id IN {OURS}"))
+            .await,
+        4
+    );
+}
+
+/// New code writes `visibility` only; with `is_public` gone no trigger may stand in the way.
+async fn inserts_work_after_contract(db: &TestDb) {
+    db.exec(&format!(
+        "{INSERT}, visibility) VALUES ('after', 'active', '2020-01-01', 0, 0, 0, 0, 'shared')"
+    ))
+    .await;
+    db.exec("UPDATE images SET visibility = 'private' WHERE id = 'after'")
+        .await;
+}
+
+async fn mariadb() -> Option<TestDb> {
+    TestDb::create(Dialect::Mysql).await
+}
+
+#[tokio::test]
+async fn upgrade_to_ocata_expand01_creates_glances_triggers_on_mariadb() {
+    let Some(db) = mariadb().await else { return };
+    let r = gm(&db.url, &["db", "upgrade", "ocata_expand01"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(trigger_names(&db).await, GLANCES);
+    // Glance's text, byte for byte, from BEGIN to END.
+    let dump = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/glance/mariadb/04_ocata_expand01.sql"
+    ))
+    .unwrap();
+    for body in db
+        .rows(
+            "SELECT ACTION_STATEMENT FROM information_schema.TRIGGERS \
+             WHERE TRIGGER_SCHEMA = DATABASE()",
+        )
+        .await
+    {
+        assert!(body[0].starts_with("BEGIN\n    -- "), "{}", body[0]);
+        assert!(dump.contains(&format!("FOR EACH ROW\n{};", body[0])));
+    }
+    assert_eq!(gm(&db.url, &["db", "drift"]).code, 0);
+    glances_triggers_behave(&db).await;
+
+    // Further expand revisions keep them; the contract revision drops them.
+    assert_eq!(gm(&db.url, &["db", "upgrade", E]).code, 0);
+    assert_eq!(trigger_names(&db).await, GLANCES);
+    let plan = gm(&db.url, &["db", "plan", "ocata_contract01"]);
+    let script = &plan.stdout;
+    let drop = script
+        .find("DROP TRIGGER `insert_visibility`")
+        .expect("drop planned");
+    let column = script
+        .find("DROP COLUMN `is_public`")
+        .expect("column drop planned");
+    assert!(drop < column, "the trigger reads is_public: {script}");
+    let r = gm(&db.url, &["db", "upgrade"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(db.version_rows().await, vec![C]);
+    assert!(trigger_names(&db).await.is_empty());
+    inserts_work_after_contract(&db).await;
+    assert_eq!(gm(&db.url, &["db", "drift"]).code, 0);
+}
+
+#[tokio::test]
+async fn rolling_upgrade_creates_and_drops_glances_triggers_on_mariadb() {
+    let Some(db) = mariadb().await else { return };
+    assert_eq!(gm(&db.url, &["db", "upgrade", "mitaka02"]).code, 0);
+    seed_liberty_images(&db).await;
+    assert_eq!(gm(&db.url, &["db", "expand"]).code, 0);
+    assert_eq!(trigger_names(&db).await, GLANCES);
+    // The pre-Ocata rows wait for db migrate; the triggers serve the writes meanwhile.
+    assert_eq!(gm(&db.url, &["db", "check"]).code, 4);
+    glances_triggers_behave(&db).await;
+    assert_eq!(gm(&db.url, &["db", "migrate"]).code, 0);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM images WHERE visibility IS NULL")
+            .await,
+        0
+    );
+    assert_eq!(trigger_names(&db).await, GLANCES);
+    let r = gm(&db.url, &["db", "contract"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(trigger_names(&db).await.is_empty());
+    inserts_work_after_contract(&db).await;
+    assert_eq!(gm(&db.url, &["db", "drift"]).code, 0);
+}
+
+/// Glance's `db expand` then `db sync` leaves its triggers on a table without `is_public`, and
+/// every later insert fails; ours drops them.
+#[tokio::test]
+async fn expand_then_sync_leaves_no_trigger_on_mariadb() {
+    let Some(db) = mariadb().await else { return };
+    assert_eq!(gm(&db.url, &["db", "expand"]).code, 0);
+    assert_eq!(trigger_names(&db).await, GLANCES);
+    let r = gm(&db.url, &["db", "sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(db.version_rows().await, vec![C]);
+    assert!(trigger_names(&db).await.is_empty());
+    inserts_work_after_contract(&db).await;
+}
+
+/// The offline `db sync` never creates them, fresh or not: no API node runs old code during
+/// it. (Creating and dropping them in one run would leave the same schema.)
+#[tokio::test]
+async fn sync_never_creates_glances_triggers_on_mariadb() {
+    let Some(db) = mariadb().await else { return };
+    let plan = gm(&db.url, &["db", "plan"]);
+    assert!(!plan.stdout.contains("TRIGGER"), "{plan:?}");
+    assert_eq!(gm(&db.url, &["db", "sync"]).code, 0);
+    assert!(trigger_names(&db).await.is_empty());
+
+    let Some(old) = mariadb().await else { return };
+    assert_eq!(gm(&old.url, &["db", "upgrade", "mitaka02"]).code, 0);
+    seed_liberty_images(&old).await;
+    let plan = gm(&old.url, &["db", "plan"]);
+    assert!(!plan.stdout.contains("TRIGGER"), "{plan:?}");
+    let r = gm(&old.url, &["db", "sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("Migrated 4 rows"), "{r:?}");
+    assert!(trigger_names(&old).await.is_empty());
+    inserts_work_after_contract(&old).await;
+}
+
+/// Triggers Glance itself created (its `SHOW CREATE TRIGGER` text, unquoted names) are the
+/// snapshot's: no drift, and our contract drops them.
+#[tokio::test]
+async fn glance_made_triggers_are_recognised_on_mariadb() {
+    let Some(db) = mariadb().await else { return };
+    assert_eq!(gm(&db.url, &["db", "upgrade", E]).code, 0);
+    db.exec("DROP TRIGGER insert_visibility").await;
+    db.exec("DROP TRIGGER update_visibility").await;
+    let dump = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/glance/mariadb/16_2024_1_expand01.sql"
+    ))
+    .unwrap();
+    for name in GLANCES {
+        let start = dump.find(&format!("CREATE TRIGGER {name}")).unwrap();
+        let end = start + dump[start..].find("\nEND;").unwrap() + "\nEND".len();
+        db.exec(&dump[start..end]).await;
+    }
+    let d = gm(&db.url, &["db", "drift"]);
+    assert_eq!(d.code, 0, "{d:?}");
+    assert_eq!(gm(&db.url, &["db", "contract"]).code, 0);
+    assert!(trigger_names(&db).await.is_empty());
+}
+
+for_each_backend!(glances_triggers_are_mysql_only, |db: TestDb| async move {
+    assert_eq!(gm(&db.url, &["db", "upgrade", "ocata_expand01"]).code, 0);
+    let expected: &[&str] = if db.dialect == Dialect::Mysql {
+        &GLANCES
+    } else {
+        &[]
+    };
+    assert_eq!(trigger_names(&db).await, expected);
+    assert_eq!(gm(&db.url, &["db", "drift"]).code, 0);
+});
 
 // ---------------------------------------------------------------------------------------------
 // A history of our own with a trigger on every backend.
@@ -256,11 +511,17 @@ for_each_backend!(upgrades_keep_and_drop_triggers, |db: TestDb| async move {
     assert_eq!(drift_of(&h, &db).0, 0);
 });
 
-/// A trigger survives the snapshot TOML round trip (parse → write → parse), and the written
-/// file says what it is.
+/// A trigger survives the snapshot TOML round trip (parse → write → parse), Glance's bodies
+/// included, and the written file says what it is.
 #[test]
 fn trigger_round_trip_through_snapshot_toml() {
-    for (path, text) in [("r1.toml", R1.to_string())] {
+    for (path, text) in [
+        ("r1.toml", R1.to_string()),
+        (
+            "ocata_expand01.toml",
+            include_str!("../revisions/ocata_expand01.toml").to_string(),
+        ),
+    ] {
         let s = snapshot::parse_str(path, &text, FileKind::Revision).unwrap();
         assert!(!s.schema.triggers.is_empty(), "{path}");
         let written = snapshot::snapshot_to_toml(&s.meta, &s.data_migrations, &s.schema);

@@ -204,10 +204,27 @@ pub async fn assert_nothing_to_do(conn: &mut Conn, p: &UpgradePlan, context: &st
 /// Every difference between two *raw* (not normalized) introspected schemas, object for
 /// object: tables, columns (name, type, nullability, default, autoincrement, position), primary
 /// key (with its name), unique constraints, indexes, foreign keys and checks (with their
-/// names, generated ones included), MySQL table options and PostgreSQL enum types.
+/// names, generated ones included), MySQL table options, PostgreSQL enum types, and triggers
+/// (table, timing, event and the body text exactly as the catalog holds it).
 pub fn raw_differences(glance: &Schema, ours: &Schema) -> Vec<String> {
     use std::fmt::Debug;
     let mut out = Vec::new();
+    let trigger = |t: &glance_manage::schema::model::Trigger| {
+        format!(
+            "{} on {} ({} {}, function {:?}):\n{}",
+            t.name, t.table, t.timing, t.event, t.function, t.body
+        )
+    };
+    let (g, o): (Vec<String>, Vec<String>) = (
+        glance.triggers.iter().map(trigger).collect(),
+        ours.triggers.iter().map(trigger).collect(),
+    );
+    for x in g.iter().filter(|x| !o.contains(x)) {
+        out.push(format!("trigger only in Glance's: {x}"));
+    }
+    for x in o.iter().filter(|x| !g.contains(x)) {
+        out.push(format!("trigger only in ours: {x}"));
+    }
     if glance.enums != ours.enums {
         out.push(format!(
             "enum types: Glance {:?}, ours {:?}",
