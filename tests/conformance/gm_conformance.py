@@ -34,7 +34,6 @@ MODE = os.environ.get("GM_MODE", "ours")
 BINARY = os.environ.get("GM_BINARY", "")
 RESULTS = os.environ.get("GM_RESULTS", "")
 CALL_LOG = os.environ.get("GM_CALL_LOG", "")
-EMULATE = os.environ.get("GM_EMULATE", "")  # "issue10": see emulate_issue10.py (diagnostic)
 BACKENDS = ("sqlite", "postgresql", "mysql")
 
 
@@ -89,13 +88,7 @@ def substitute_upgrade(config, revision, sql=False, tag=None):
     args = ["db", "upgrade"]
     if revision not in ("heads", "head"):
         args.append(revision)
-    if EMULATE == "issue10":
-        import emulate_issue10
-
-        emulate_issue10.around_upgrade(engine, revision,
-                                       lambda: run_glance_manage(engine.url, *args))
-    else:
-        run_glance_manage(engine.url, *args)
+    run_glance_manage(engine.url, *args)
 
 
 def substitute_db_sync(version="heads", engine=None):
@@ -203,8 +196,6 @@ def pytest_configure(config):
         raise pytest.UsageError("GM_BACKEND must be one of %s" % ", ".join(BACKENDS))
     if MODE not in ("ours", "reference"):
         raise pytest.UsageError("GM_MODE must be ours or reference")
-    if EMULATE not in ("", "issue10") or (EMULATE and MODE != "ours"):
-        raise pytest.UsageError("GM_EMULATE=issue10 is the only emulation, and only with ours")
     if MODE == "ours" and not os.access(BINARY, os.X_OK):
         raise pytest.UsageError("GM_BINARY=%r is not an executable" % BINARY)
 

@@ -2,7 +2,7 @@
 # Runs Glance 33.0.0's own database test suites against our glance-manage binary.
 # See tests/conformance/README.md. Dev tool: not part of .ci/run.
 #
-#   tests/conformance/run.sh [--reference | --emulate-issue10]
+#   tests/conformance/run.sh [--reference]
 #                            [--backend sqlite|postgresql|mysql]...
 #                            [--suite migrations|revisions|dbapi]... [-- PYTEST_ARGS...]
 #
@@ -23,14 +23,12 @@ my_admin=${GM_CONFORMANCE_MYSQL_ADMIN:-root}
 out=${GM_CONFORMANCE_OUT:-$repo/target/conformance}
 
 mode=ours
-emulate=
 backends=()
 suites=()
 pytest_extra=()
 while (($#)); do
     case $1 in
         --reference) mode=reference ;;
-        --emulate-issue10) emulate=issue10 ;;
         --backend) backends+=("$2"); shift ;;
         --suite) suites+=("$2"); shift ;;
         --) shift; pytest_extra=("$@"); break ;;
@@ -136,10 +134,6 @@ suite_paths() {
 }
 
 stamp=$mode
-if [[ -n $emulate ]]; then
-    [[ $mode == ours ]] || { echo "run.sh: --emulate-issue10 needs our binary" >&2; exit 2; }
-    stamp=emulated-$emulate
-fi
 rm -f "$out/$stamp"-*.jsonl
 for backend in "${backends[@]}"; do
     for suite in "${suites[@]}"; do
@@ -148,7 +142,7 @@ for backend in "${backends[@]}"; do
         log=$out/$stamp-$backend-$suite.log
         say "$stamp: $backend / $suite (log: $log)"
         # cwd = site-packages: Glance's BaseTestCase copies glance/tests/etc/* by relative path.
-        (cd "$site" && env GM_BACKEND="$backend" GM_SUITE="$suite" GM_MODE="$mode" GM_EMULATE="$emulate" \
+        (cd "$site" && env GM_BACKEND="$backend" GM_SUITE="$suite" GM_MODE="$mode" \
             GM_BINARY="$binary" GM_RESULTS="$results" GM_CALL_LOG="$out/$stamp-calls.jsonl" \
             PYTHONPATH="$here" PYTHONDONTWRITEBYTECODE=1 \
             "$py" -m pytest -p gm_conformance -p no:cacheprovider -o python_classes=_gm_none_ \

@@ -54,7 +54,6 @@ def main(argv):
     print("\nGlance 33.0.0 DB suites, schema by %s" % {
         "ours": "our glance-manage",
         "reference": "Glance's own alembic (reference run)",
-        "emulated-issue10": "our glance-manage + emulated issue-10 fixes (diagnostic only)",
     }.get(mode, mode))
     header = ("suite", "backend", "passed", "failed", "known", "errored", "skipped")
     print("%-11s %-11s %7s %7s %6s %8s %8s" % header)
