@@ -525,8 +525,9 @@ for_each_backend!(dump_2024_1_contract01, |db: common::TestDb| async move {
 // -------------------------------------------------------------------------------------------
 // Cost and robustness
 
-/// DDL for `n` tables `t_0000 … t_<n-1>`, each with a unique, an index, a check and an FK to
-/// the previous table: every object kind the readers query.
+/// DDL for `n` tables `t_0000 … t_<n-1>`, each with a unique, an index, a check, an FK to
+/// the previous table and a trigger: every object kind the readers query. (PostgreSQL's
+/// triggers run `noop()`, created by [`NOOP_FUNCTION`].)
 fn many_tables(dialect: Dialect, range: std::ops::Range<usize>) -> String {
     let suffix = if dialect == Dialect::Mysql {
         " ENGINE=InnoDB"
@@ -545,12 +546,41 @@ fn many_tables(dialect: Dialect, range: std::ops::Range<usize>) -> String {
              n INTEGER DEFAULT 0, PRIMARY KEY (id), UNIQUE (code), CHECK (n >= 0){fk}){suffix};\n\
              CREATE INDEX ix_t_{i:04}_n ON t_{i:04} (n);\n"
         ));
+        sql.push_str(&match dialect {
+            Dialect::Sqlite => format!(
+                "CREATE TRIGGER tr_{i:04} AFTER INSERT ON t_{i:04} BEGIN SELECT 1; END;\n"
+            ),
+            Dialect::Postgres => format!(
+                "CREATE TRIGGER tr_{i:04} AFTER INSERT ON t_{i:04} FOR EACH ROW EXECUTE FUNCTION noop();\n"
+            ),
+            Dialect::Mysql => {
+                format!("CREATE TRIGGER tr_{i:04} AFTER INSERT ON t_{i:04} FOR EACH ROW SET @n = 1;\n")
+            }
+        });
     }
     sql
 }
 
+const NOOP_FUNCTION: &str =
+    "CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$";
+
+/// Catalog queries `introspect` issues, one per object kind: SQLite tables, columns, indexes,
+/// foreign keys, triggers; PostgreSQL also enum types and constraints (checks with them);
+/// MariaDB the server version, tables, columns, indexes, foreign keys (two views), checks,
+/// triggers. `engine::read_live` adds one for the version rows.
+fn catalog_queries(dialect: Dialect) -> usize {
+    match dialect {
+        Dialect::Sqlite => 5,
+        Dialect::Postgres => 6,
+        Dialect::Mysql => 8,
+    }
+}
+
 for_each_backend!(query_count_is_flat, |db: common::TestDb| async move {
     let dialect = db.dialect;
+    if dialect == Dialect::Postgres {
+        db.exec(NOOP_FUNCTION).await;
+    }
     db.exec(&many_tables(dialect, 0..2)).await;
     let small = read(&db).await;
     assert_eq!(small.schema.tables.len(), 2);
@@ -561,10 +591,12 @@ for_each_backend!(query_count_is_flat, |db: common::TestDb| async move {
     assert_eq!(last.foreign_keys.len(), 1);
     assert_eq!(last.uniques.len(), 1);
     assert_eq!(last.checks.len(), 1);
+    assert_eq!(large.schema.triggers.len(), 200);
     assert_eq!(
         small.queries, large.queries,
         "queries for 2 tables vs 200 tables on {dialect}"
     );
+    assert_eq!(large.queries, catalog_queries(dialect));
     eprintln!(
         "{dialect}: {} queries for 2 tables, {} for 200",
         small.queries, large.queries
