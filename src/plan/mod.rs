@@ -19,6 +19,7 @@ pub mod script;
 pub mod sqlite_rebuild;
 pub mod step;
 pub mod trigger_sql;
+mod trigger_steps;
 
 use std::collections::HashSet;
 
@@ -224,8 +225,10 @@ pub fn plan(
                     help: None,
                 });
             };
-            let table_changes: Vec<&Change> =
-                tchanges.into_iter().filter(|c| !is_trigger(c)).collect();
+            let table_changes: Vec<&Change> = tchanges
+                .into_iter()
+                .filter(|c| !trigger_steps::is_trigger(c))
+                .collect();
             steps.push(sqlite_rebuild::step(from, &table_changes));
             continue;
         }
@@ -432,7 +435,7 @@ pub fn plan(
         }
     }
 
-    plan_triggers(dialect, live, live_raw, changes, &rebuilt, &mut steps);
+    trigger_steps::plan(dialect, live, live_raw, changes, &rebuilt, &mut steps);
 
     // Table drops: tables referencing others go first.
     let dropped: Vec<&Table> = changes
@@ -492,93 +495,6 @@ pub fn plan(
     // Execution order: by stage, in planning order within a stage (a stable sort).
     steps.sort_by_key(|s| s.op.stage());
     Ok(steps)
-}
-
-fn is_trigger(c: &Change) -> bool {
-    matches!(
-        c,
-        Change::AddTrigger(_) | Change::DropTrigger(_) | Change::AlterTrigger { .. }
-    )
-}
-
-/// Trigger steps: drops (the `DropTriggers` stage, early) and creations (`CreateTriggers`,
-/// last). A SQLite table rebuild drops the table's triggers with the old table, so the
-/// triggers the rebuilt table keeps are dropped first and created again after it.
-fn plan_triggers(
-    dialect: Dialect,
-    live: &Schema,
-    live_raw: &Schema,
-    changes: &[Change],
-    rebuilt: &HashSet<String>,
-    steps: &mut Vec<PlannedStep>,
-) {
-    let step = |change: &Change, summary: String, op: Op| PlannedStep {
-        phase: if change.is_destructive() {
-            Phase::Contract
-        } else {
-            Phase::Expand
-        },
-        summary,
-        source: change.source(),
-        op,
-    };
-    let drop = |t: &Trigger| Op::DropTrigger {
-        table: t.table.clone(),
-        name: t.name.clone(),
-        function: own_function(dialect, live_raw, t),
-    };
-    let create = |t: &Trigger| Op::CreateTrigger {
-        trigger: Box::new(t.clone()),
-    };
-    let mut touched: Vec<(&str, &str)> = Vec::new();
-    for c in changes {
-        match c {
-            Change::AddTrigger(t) => {
-                steps.push(step(c, c.to_string(), create(t)));
-                touched.push((&t.table, &t.name));
-            }
-            Change::DropTrigger(t) => {
-                steps.push(step(c, c.to_string(), drop(t)));
-                touched.push((&t.table, &t.name));
-            }
-            Change::AlterTrigger { from, to } => {
-                steps.push(step(c, format!("{c} (drop)"), drop(from)));
-                steps.push(step(c, format!("{c} (create)"), create(to)));
-                touched.push((&to.table, &to.name));
-            }
-            _ => {}
-        }
-    }
-    if rebuilt.is_empty() {
-        return;
-    }
-    let after = diff::apply_all(live, changes);
-    for t in after.triggers.iter().filter(|t| rebuilt.contains(&t.table)) {
-        if touched.contains(&(t.table.as_str(), t.name.as_str())) {
-            continue;
-        }
-        let c = Change::AddTrigger(t.clone());
-        let why = format!("trigger {} on {}: the table is rebuilt", t.name, t.table);
-        steps.push(step(&c, format!("drop {why}"), drop(t)));
-        steps.push(step(&c, format!("recreate {why}"), create(t)));
-    }
-}
-
-/// The PostgreSQL function a trigger drop also drops: the live trigger's function when it is
-/// named after the trigger (the one created with it), else none.
-fn own_function(dialect: Dialect, live_raw: &Schema, t: &Trigger) -> Option<String> {
-    if dialect != Dialect::Postgres {
-        return None;
-    }
-    let live = live_raw
-        .triggers
-        .iter()
-        .find(|l| l.name == t.name && l.table == t.table)
-        .or_else(|| live_raw.triggers.iter().find(|l| l.name == t.name));
-    match live.and_then(|l| l.function.as_deref()) {
-        Some(f) if f != t.name => None,
-        _ => Some(t.name.clone()),
-    }
 }
 
 fn no_name(c: &Change) -> PlanError {
