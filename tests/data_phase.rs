@@ -79,6 +79,24 @@ for_each_backend!(
             "{plan:?}"
         );
 
+        let json = gm(
+            &db.url,
+            &["db", "plan", "ocata_expand01", "--format", "json"],
+        );
+        let j: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan JSON");
+        assert_eq!(
+            j["left_for_migrate"],
+            serde_json::json!(["ocata_migrate01_community_images"])
+        );
+        assert!(
+            !j["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["kind"] == "data"),
+            "{j}"
+        );
+
         let r = gm(&db.url, &["db", "upgrade", "ocata_expand01"]);
         assert_eq!(r.code, 0, "{r:?}");
         assert!(!r.stdout.contains("Migrated"), "{r:?}");

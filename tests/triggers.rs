@@ -7,7 +7,8 @@
 //!   included, which Glance gets wrong); never created by an upgrade through
 //!   `ocata_contract01` (Glance's offline `db sync` does not create them either).
 //! - A history of our own with a trigger on every backend (`--revisions`): `db drift` reports
-//!   a missing, an extra and a changed trigger, not a respelled one; a SQLite table rebuild
+//!   a missing and a changed trigger (with the repair), an extra one as unmanaged (never
+//!   dropped), not a respelled one; a SQLite table rebuild
 //!   keeps the trigger; removing it from the history drops it (and its PostgreSQL function);
 //!   the snapshot TOML round trip keeps it.
 
@@ -472,10 +473,15 @@ for_each_backend!(drift_sees_triggers, |db: TestDb| async move {
     let (code, out) = drift_of(&h, &db);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("to repair: drop trigger audit on items"),
+        out.contains("unmanaged: trigger audit on table items (no revision declares it"),
         "{out}"
     );
+    assert!(!out.contains("DROP TRIGGER"), "never repaired away: {out}");
     assert!(!out.contains("item_logged on items"), "{out}");
+    // Nor dropped by an upgrade.
+    let r = h.run(&db, &["db", "sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(trigger_names(&db).await, ["audit", "item_logged"]);
 });
 
 for_each_backend!(upgrades_keep_and_drop_triggers, |db: TestDb| async move {

@@ -66,6 +66,7 @@ fn unmanaged_object(c: &Change) -> String {
         }
         Change::DropCheck { table, check } => constraint("check constraint", table, &check.name),
         Change::DropEnum(e) => format!("enum type {}", e.name),
+        Change::DropTrigger(t) => format!("trigger {} on table {}", t.name, t.table),
         other => other.to_string(),
     }
 }
