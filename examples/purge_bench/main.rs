@@ -5,7 +5,8 @@
 //! ```text
 //! benches/purge.sh [--glance-venv DIR] [--images N] [--runs R] [--backends sqlite,postgres,mariadb]
 //!                  [--scenarios unlimited,cron] [--tasks N] [--batch-size N]
-//!                  [--mariadb-copy select|dump|reseed] [--keep]
+//!                  [--mariadb-copy select|dump|reseed] [--keep] [--seed-only]
+//!                  [--forms SIZES [--cap N]]
 //! ```
 //! Per backend: one database is created, `db sync`ed to head with our binary and seeded
 //! (`seed.rs`: by default 100,000 images, 2,000,000 child rows, 10,000 tasks with task_info,
@@ -46,11 +47,13 @@ struct Args {
     forms: Option<Vec<u64>>,
     /// The row cap of the time-targeted sizer in `--forms`.
     cap: u64,
+    /// `--seed-only`: seed one database per backend, keep it, print its URL (for hand timing).
+    seed_only: bool,
 }
 
 const USAGE: &str = "usage: purge_bench [--glance-venv DIR] [--images N] [--tasks N] [--runs R] \
 [--backends sqlite,postgres,mariadb] [--scenarios unlimited,cron] [--batch-size N] \
-[--mariadb-copy select|dump|reseed] [--keep] [--forms SIZES [--cap N]]";
+[--mariadb-copy select|dump|reseed] [--keep] [--seed-only] [--forms SIZES [--cap N]]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -67,11 +70,17 @@ fn parse_args() -> Result<Args, String> {
         keep: false,
         forms: None,
         cap: 100_000,
+        seed_only: false,
     };
     let mut tasks = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--keep" {
+            a.keep = true;
+            continue;
+        }
+        if flag == "--seed-only" {
+            a.seed_only = true;
             a.keep = true;
             continue;
         }
@@ -377,6 +386,9 @@ async fn bench_backend(
             b.title(),
             thousands(seeded.values().sum())
         );
+        if a.seed_only {
+            return Ok(());
+        }
         if let Some(sizes) = &a.forms {
             return forms::run(
                 b,
@@ -504,7 +516,7 @@ async fn main() -> ExitCode {
         eprintln!("\nBENCHMARK FAILED: {e}");
         return ExitCode::FAILURE;
     }
-    if a.forms.is_some() {
+    if a.forms.is_some() || a.seed_only {
         return ExitCode::SUCCESS;
     }
     let date = sqlx::types::chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
