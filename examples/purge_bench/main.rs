@@ -87,6 +87,21 @@ fn parse_args() -> Result<Args, String> {
         if flag == "-h" || flag == "--help" {
             return Err(USAGE.into());
         }
+        const VALUED: [&str; 10] = [
+            "--backends",
+            "--scenarios",
+            "--images",
+            "--tasks",
+            "--runs",
+            "--batch-size",
+            "--glance-venv",
+            "--mariadb-copy",
+            "--forms",
+            "--cap",
+        ];
+        if !VALUED.contains(&flag.as_str()) {
+            return Err(format!("unknown argument {flag}\n{USAGE}"));
+        }
         let val = it
             .next()
             .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
