@@ -1,4 +1,4 @@
-//! `revision new`, `db history`, and the help behaviour of a bare `glance-manage` / `glance-manage db`.
+//! `revision new` (the basics; tests/authoring.rs walks the loop), `db history`, and the help behaviour of a bare `glance-manage` / `glance-manage db`.
 
 mod common;
 
@@ -79,7 +79,7 @@ indexes = [
 "#;
 
 #[test]
-fn revision_new_freezes_the_working_schema() {
+fn revision_new_writes_an_expand_revision_for_an_additive_change() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     std::fs::create_dir_all(p.join("revisions")).unwrap();
@@ -98,27 +98,31 @@ fn revision_new_freezes_the_working_schema() {
         Some(p),
     );
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(
-        r.stdout
-            .contains("Created revisions/add_soft_delete.toml (parents: base)"),
+    assert_eq!(
+        r.stdout,
+        "Created revisions/add_soft_delete_expand01.toml (expand; parent base)\n    \
+         add column accounts.deleted_at datetime\n    \
+         add index ix_accounts_deleted_at on accounts (deleted_at)\n",
         "{r:?}"
     );
-    let text = std::fs::read_to_string(p.join("revisions/add_soft_delete.toml")).unwrap();
+    let path = p.join("revisions/add_soft_delete_expand01.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("parents = [\"base\"]"), "{text}");
+    assert!(text.contains("branch = \"expand\""), "{text}");
     assert!(text.contains("description = \"soft delete accounts\""));
+    assert!(text.contains("built_on = { base = \"sha256:"), "{text}");
+    // Additive only: no contract revision.
+    assert!(!p.join("revisions/add_soft_delete_contract01.toml").exists());
 
     let h = gm_raw(&["--revisions", "revisions", "db", "history"], Some(p));
     assert_eq!(h.code, 0, "{h:?}");
-    assert!(h.stdout.contains("add_soft_delete <- base (head)\n    add column accounts.deleted_at datetime\n    add index ix_accounts_deleted_at on accounts (deleted_at)\n"), "{}", h.stdout);
+    assert!(h.stdout.contains("add_soft_delete_expand01 [expand] <- base (head)\n    add column accounts.deleted_at datetime\n"), "{}", h.stdout);
 
-    // The same name again is refused and nothing is overwritten.
+    // schema/ now equals the heads: nothing more to write, nothing overwritten.
     let again = gm_raw(&["revision", "new", "add_soft_delete"], Some(p));
     assert_eq!(again.code, 1);
-    assert!(again.stderr.contains("already exists"), "{again:?}");
-    assert_eq!(
-        std::fs::read_to_string(p.join("revisions/add_soft_delete.toml")).unwrap(),
-        text
-    );
+    assert!(again.stderr.contains("nothing to write"), "{again:?}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
 
     // A broken working schema is reported with its line and nothing is written.
     std::fs::write(
@@ -130,21 +134,30 @@ fn revision_new_freezes_the_working_schema() {
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("unknown type `intger`"), "{bad:?}");
     assert!(bad.stderr.contains("schema/app.toml:2"), "{bad:?}");
-    assert!(!p.join("revisions/third.toml").exists());
+    assert!(!p.join("revisions/third_expand01.toml").exists());
 }
 
 #[test]
-fn revision_new_with_an_unknown_parent_writes_nothing() {
+fn revision_new_without_a_working_schema_says_how_to_make_one() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     std::fs::create_dir_all(p.join("revisions")).unwrap();
-    std::fs::create_dir_all(p.join("schema")).unwrap();
     std::fs::write(p.join("revisions/base.toml"), BASE).unwrap();
-    std::fs::write(p.join("schema/app.toml"), WORKING).unwrap();
-    let r = gm_raw(&["revision", "new", "x", "--parent", "bsae"], Some(p));
+    let r = gm_raw(&["revision", "new", "x", "--branch", "expand"], Some(p));
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("unknown parent `bsae`"), "{r:?}");
-    assert!(!p.join("revisions/x.toml").exists());
+    assert!(
+        r.stderr
+            .contains("there is no working schema: schema/ does not exist"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("glance-manage revision init"), "{r:?}");
+    let init = gm_raw(&["revision", "init"], Some(p));
+    assert_eq!(init.code, 0, "{init:?}");
+    let text = std::fs::read_to_string(p.join("schema/accounts.toml")).unwrap();
+    assert!(text.contains("[tables.accounts]"), "{text}");
+    let check = gm_raw(&["revision", "check"], Some(p));
+    assert_eq!(check.code, 0, "{check:?}");
+    assert!(check.stdout.contains("schema/ matches them"), "{check:?}");
 }
 
 #[test]

@@ -253,8 +253,26 @@ pub struct VersionControlArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum RevisionCommand {
-    /// Freeze the working schema (schema/) into revisions/NAME.toml.
+    /// Write the working schema (schema/) from the heads of the history, one file per table.
+    Init(SchemaDirArgs),
+    /// Diff schema/ against the heads and write the expand revision (and the contract
+    /// revision depending on it, when a change needs one).
     New(RevisionNewArgs),
+    /// Check (for CI) that schema/ equals the heads, that no revision was edited after others
+    /// were built on it, and that no fork is unmerged; non-zero exit otherwise.
+    Check(SchemaDirArgs),
+    /// Write a merge revision of two heads: the three-way merge of their schemas.
+    Merge(RevisionMergeArgs),
+    /// Record in every revision the digests of its parents as the files are now.
+    Rehash,
+}
+
+/// The working schema directory option of the revision commands.
+#[derive(Debug, Clone, Args)]
+pub struct SchemaDirArgs {
+    /// The working schema directory.
+    #[arg(long = "schema-dir", value_name = "DIR", default_value = "schema")]
+    pub schema_dir: PathBuf,
 }
 
 /// Arguments of `db purge` and `db purge_images_table`. Like Glance, the values are accepted as
@@ -332,21 +350,31 @@ fn parse_int_option(s: &str) -> Result<i128, String> {
 
 #[derive(Debug, clap::Args)]
 pub struct RevisionNewArgs {
-    /// Name of the new revision (Glance style: `2025_1_expand01`).
+    /// The release (`2025_1`: writes 2025_1_expand01 and 2025_1_contract01, or the next free
+    /// number), or a full name (`2025_1_expand02`).
     pub name: String,
-    /// Parent revision(s); default: the head of --branch, or the only head.
-    #[arg(long = "parent")]
-    pub parents: Vec<String>,
-    /// Revisions that must be applied first without being parents (a contract's expand).
-    #[arg(long = "depends-on")]
-    pub depends_on: Vec<String>,
-    /// Branch of the new revision.
+    /// Write only this branch's revision (expand refuses destructive changes).
     #[arg(long, value_parser = ["expand", "contract"])]
     pub branch: Option<String>,
-    /// One-line description stored in the revision.
+    /// One-line description stored in the revision(s).
     #[arg(long)]
     pub description: Option<String>,
-    /// The working schema directory.
-    #[arg(long = "schema-dir", default_value = "schema")]
-    pub schema_dir: std::path::PathBuf,
+    #[command(flatten)]
+    pub schema: SchemaDirArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RevisionMergeArgs {
+    /// One head to merge (its file is where conflicts are shown).
+    pub ours: String,
+    /// The other head.
+    pub theirs: String,
+    /// Name of the merge revision (default: the next free `<release>_<branch>NN` of OURS).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// One-line description stored in the merge revision.
+    #[arg(long)]
+    pub description: Option<String>,
+    #[command(flatten)]
+    pub schema: SchemaDirArgs,
 }

@@ -81,6 +81,5 @@ pub fn target_failure(e: TargetError) -> Failure {
                 "legacy versions 1-41 predate Liberty (42); upgrade with a Liberty-era Glance first",
             ),
         ),
-        TargetError::SeveralHeads { .. } => fail(e.to_string(), None),
     }
 }

@@ -305,9 +305,15 @@ async fn run(
     let db = match command {
         Top::Db { action: Some(a) } => a,
         Top::Db { action: None } => unreachable!("handled before"),
-        Top::Revision {
-            action: RevisionCommand::New(args),
-        } => return revision::new(&g, &args),
+        Top::Revision { action } => {
+            return match action {
+                RevisionCommand::Init(a) => revision::init(&g, &a),
+                RevisionCommand::New(a) => revision::new(&g, &a),
+                RevisionCommand::Check(a) => revision::check(&g, &a, color),
+                RevisionCommand::Merge(a) => revision::merge(&g, &a),
+                RevisionCommand::Rehash => revision::rehash(&g),
+            };
+        }
         Top::LegacyVersion(o) => D::Version(o),
         Top::LegacySync(v) => D::Sync(v),
         Top::LegacyUpgrade(v) => D::Upgrade(v),

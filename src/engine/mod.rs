@@ -28,6 +28,7 @@ pub use drift::{Drift, drift};
 pub use target::current_id;
 pub use upgrade::{
     DataStep, UpgradePlan, active_migrations, all_steps, needs_contract, plan_upgrade,
+    plan_upgrade_to,
 };
 
 /// The live database as the engine sees it.

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::refusal::{Refusal, legacy_revision};
 use super::target::{Target, current_id};
 use super::{
-    EngineError, Live, UpgradePlan, active_migrations, applied_set, plan_upgrade, read_live,
+    EngineError, Live, UpgradePlan, active_migrations, applied_set, plan_upgrade_to, read_live,
 };
 use crate::exec::connection::{Conn, DbError};
 use crate::exec::version_table;
@@ -69,17 +69,20 @@ pub async fn report(
         .filter(|h| revs.contains(h))
         .collect();
     let applied = revs.applied_from_heads(known.iter().map(String::as_str));
-    let unapplied = revs
+    let unapplied: Vec<(String, Option<Branch>)> = revs
         .walk_order()
         .into_iter()
         .filter(|r| !applied.contains(*r))
         .map(|r| (r.to_string(), revs.get(r).and_then(|s| s.meta.branch)))
         .collect();
-    let has = |b: Branch| revs.branch_head(b).is_some_and(|h| applied.contains(h));
+    // Every head counts, not only the contract head: a new expand head is work to do even
+    // when the contract head is applied (for Glance's history, where the contract head
+    // depends on the expand head, this is Glance's own answer).
+    let expand_pending = unapplied.iter().any(|(_, b)| *b != Some(Branch::Contract));
     let mut migrations = Vec::new();
     if let Some(conn) = conn
-        && has(Branch::Expand)
-        && !has(Branch::Contract)
+        && !expand_pending
+        && !unapplied.is_empty()
     {
         for step in active_migrations(revs, &applied, dialect) {
             let rows = pending_of(conn, &step).await?;
@@ -92,9 +95,9 @@ pub async fn report(
             }
         }
     }
-    let status = if has(Branch::Contract) {
+    let status = if unapplied.is_empty() {
         Status::UpToDate
-    } else if !has(Branch::Expand) {
+    } else if expand_pending {
         Status::NeedsExpand
     } else if !migrations.is_empty() {
         Status::NeedsMigrate
@@ -161,7 +164,7 @@ pub async fn preview(
 ) -> Result<UpgradePlan, PreviewError> {
     let Some(conn) = conn else {
         let live = Live::empty(Dialect::Sqlite);
-        return Ok(plan_upgrade(revs, &live, &target.revision)?);
+        return Ok(plan_upgrade_to(revs, &live, &target.revisions)?);
     };
     let mut live = read_live(conn).await?;
     // A legacy database is planned from the revision `db sync` would adopt it at.
@@ -172,7 +175,7 @@ pub async fn preview(
         let rev = legacy_revision(v).map_err(PreviewError::Refused)?;
         live.version_rows = Some(vec![rev.to_string()]);
     }
-    let mut p = plan_upgrade(revs, &live, &target.revision)?;
+    let mut p = plan_upgrade_to(revs, &live, &target.revisions)?;
     if !p.migrate.is_empty() || !p.deferred.is_empty() {
         let applied: BTreeSet<String> = applied_set(revs, &live.heads())?;
         p.migrate = still_owed(conn, &applied, std::mem::take(&mut p.migrate)).await?;

@@ -18,7 +18,7 @@ use super::refusal::{Refusal, legacy_revision};
 use super::rolling::{pending_of, pending_rows};
 use super::target::{Target, current_id};
 use super::upgrade::DataStep;
-use super::{EngineError, Live, active_migrations, applied_set, plan_upgrade, read_live};
+use super::{EngineError, Live, active_migrations, applied_set, plan_upgrade_to, read_live};
 use crate::config::DbUrl;
 use crate::exec::connection::{Conn, DbError};
 use crate::exec::{Session, version_table};
@@ -315,26 +315,37 @@ impl Runner<'_, '_> {
 
     async fn upgrade(&mut self, live: Live, command: &Command) -> Result<(), RunError> {
         let revs = self.revs;
-        let e_head = revs.branch_head(Branch::Expand).map(str::to_string);
-        let c_head = revs.branch_head(Branch::Contract).map(str::to_string);
+        // Every head of each branch: two expand heads (two lines of work, merged or not) are
+        // both the expand phase's work.
+        let e_heads: Vec<String> = revs
+            .branch_heads(Branch::Expand)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let c_heads: Vec<String> = revs
+            .branch_heads(Branch::Contract)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         let heads = live.heads();
         let applied = applied_set(revs, &heads)?;
-        let has = |r: &Option<String>| r.as_ref().is_some_and(|r| applied.contains(r));
+        let has = |rs: &[String]| !rs.is_empty() && rs.iter().all(|r| applied.contains(r));
+        let label = |rs: &[String]| rs.join(", ");
 
         match command {
             Command::Expand => {
-                let Some(e) = e_head.clone() else {
+                if e_heads.is_empty() {
                     return Err(Refusal::NoExpandHead.into());
-                };
-                if has(&c_head) {
+                }
+                if has(&c_heads) && has(&e_heads) {
                     self.say(Milestone::UpToDate);
                     return Ok(());
                 }
-                if applied.contains(&e) {
+                if has(&e_heads) {
                     self.say(Milestone::ExpansionUpToDate);
                     return Ok(());
                 }
-                let p = plan_upgrade(revs, &live, &e)?;
+                let p = plan_upgrade_to(revs, &live, &e_heads)?;
                 self.run_phase(
                     Phase::Expand,
                     &p.expand,
@@ -344,17 +355,17 @@ impl Runner<'_, '_> {
                 )
                 .await?;
                 self.say(Milestone::Upgraded {
-                    revision: Some(e),
+                    revision: Some(label(&e_heads)),
                     heads: p.expand_heads,
                 });
                 Ok(())
             }
             Command::Migrate => {
-                if has(&c_head) {
+                if has(&c_heads) && has(&e_heads) {
                     self.say(Milestone::UpToDate);
                     return Ok(());
                 }
-                if !has(&e_head) {
+                if !has(&e_heads) {
                     return Err(Refusal::MigrateBeforeExpand.into());
                 }
                 let active = active_migrations(revs, &applied, live.dialect);
@@ -372,21 +383,21 @@ impl Runner<'_, '_> {
                 Ok(())
             }
             Command::Contract => {
-                let Some(c) = c_head.clone() else {
+                if c_heads.is_empty() {
                     return Err(Refusal::NoContractHead.into());
-                };
-                if applied.contains(&c) {
+                }
+                if has(&c_heads) && has(&e_heads) {
                     self.say(Milestone::UpToDate);
                     return Ok(());
                 }
-                if !has(&e_head) {
+                if !has(&e_heads) {
                     return Err(Refusal::ContractBeforeExpand.into());
                 }
                 let active = active_migrations(revs, &applied, live.dialect);
                 if pending_rows(self.session.conn, &active).await? > 0 {
                     return Err(Refusal::ContractBeforeMigrate.into());
                 }
-                let p = plan_upgrade(revs, &live, &c)?;
+                let p = plan_upgrade_to(revs, &live, &c_heads)?;
                 // Data steps that contract revisions carry run before their DDL.
                 let contract_data: Vec<DataStep> = p
                     .migrate
@@ -414,14 +425,14 @@ impl Runner<'_, '_> {
                 )
                 .await?;
                 self.say(Milestone::Upgraded {
-                    revision: Some(c),
+                    revision: Some(label(&c_heads)),
                     heads: p.final_heads,
                 });
                 Ok(())
             }
             Command::Sync { target, .. } | Command::Upgrade { target } => {
                 let is_sync = matches!(command, Command::Sync { .. });
-                self.full_upgrade(live, target, is_sync, e_head).await
+                self.full_upgrade(live, target, is_sync, e_heads).await
             }
             Command::Stamp { .. } => unreachable!("stamping is handled in run"),
         }
@@ -433,28 +444,46 @@ impl Runner<'_, '_> {
         live: Live,
         target: &Target,
         is_sync: bool,
-        e_head: Option<String>,
+        e_heads: Vec<String>,
     ) -> Result<(), RunError> {
         let revs = self.revs;
         let heads = live.heads();
         let applied = applied_set(revs, &heads)?;
-        let name = target.revision.as_str();
-        if applied.contains(name) && !heads.iter().any(|h| h == name) {
+        let label = target.label(revs);
+        let name = label.as_str();
+        if let Some(past) = target
+            .revisions
+            .iter()
+            .find(|t| applied.contains(*t) && !heads.contains(*t))
+        {
             return Err(Refusal::Downgrade {
                 heads,
-                target: name.to_string(),
+                target: past.clone(),
             }
             .into());
         }
+        let reached = target.revisions.iter().all(|t| applied.contains(t));
+        // The expand heads this upgrade applies (Glance names the expand head it reaches).
+        let closure: std::collections::BTreeSet<String> = target
+            .revisions
+            .iter()
+            .flat_map(|t| revs.closure(t))
+            .collect();
+        let e_reached: Vec<String> = e_heads
+            .iter()
+            .filter(|e| closure.contains(*e))
+            .cloned()
+            .collect();
+        let e_head = (!e_reached.is_empty()).then(|| e_reached.join(", "));
         // Glance's own flow: `db sync` without a version reports each phase.
         let glance_flow = is_sync && !target.explicit;
         // `db sync` (with or without a version) at its target has nothing to do and says so;
         // `db upgrade V` keeps Glance's "Upgraded database to: V" line.
-        if is_sync && applied.contains(name) {
+        if is_sync && reached {
             self.say(Milestone::UpToDate);
             return Ok(());
         }
-        let p = plan_upgrade(revs, &live, name)?;
+        let p = plan_upgrade_to(revs, &live, &target.revisions)?;
         for l in &p.left_alone {
             self.obs.on(&Event::LeftAlone { object: l.clone() });
         }
@@ -477,18 +506,15 @@ impl Runner<'_, '_> {
             });
             self.session.begin_phase().await?;
             self.run_steps(&p.expand).await?;
-            let mid = e_head
-                .clone()
-                .filter(|e| revs.closure(name).contains(e) && glance_flow);
+            let mid = e_head.clone().filter(|_| glance_flow);
             if let Some(e) = &mid {
-                self.write_heads(&[], std::slice::from_ref(e)).await?;
+                self.write_heads(&[], &e_reached).await?;
                 self.say(Milestone::Upgraded {
                     revision: Some(e.clone()),
-                    heads: vec![e.clone()],
+                    heads: e_reached.clone(),
                 });
                 self.say(Milestone::MigrationUpToDate);
-                self.write_heads(std::slice::from_ref(e), &p.final_heads)
-                    .await?;
+                self.write_heads(&e_reached, &p.final_heads).await?;
             } else {
                 self.write_heads(&[], &p.final_heads).await?;
             }
@@ -497,7 +523,8 @@ impl Runner<'_, '_> {
             return Ok(());
         }
         // expand
-        let expanded_before = e_head.as_ref().is_some_and(|e| applied.contains(e));
+        let expanded_before =
+            !e_reached.is_empty() && e_reached.iter().all(|e| applied.contains(e));
         self.run_phase(
             Phase::Expand,
             &p.expand,

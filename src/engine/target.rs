@@ -1,6 +1,8 @@
 //! Revision arguments, resolved once into typed values: what the operator typed (a revision
 //! name, `head`/`heads`, Glance's legacy numbers 42–45, the retired monolithic ids `ocata01`
 //! and `pike01`) becomes a [`Target`] the command carries, never a string resolved again.
+//! Without an argument the target is every head of the history (Glance's `heads`), so a new
+//! expand head that no contract revision depends on yet is never left behind.
 
 use super::EngineError;
 use crate::revisions::RevisionSet;
@@ -9,8 +11,9 @@ use crate::snapshot::Branch;
 /// Where an upgrade goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// The revision to reach.
-    pub revision: String,
+    /// The revisions to reach: the one named, or the heads no other revision needs (for
+    /// Glance's history the contract head alone, which depends on the expand head).
+    pub revisions: Vec<String>,
     /// Whether the operator named it (`db sync V`) rather than taking the default head;
     /// Glance's messages differ.
     pub explicit: bool,
@@ -27,9 +30,6 @@ pub enum TargetError {
         "legacy versions 1-41 predate Liberty (42); upgrade with a Liberty-era Glance first"
     ))]
     PreLiberty,
-    /// The history has no contract head and several heads: no default target.
-    #[error("the revision history has several heads ({heads}); name the target revision")]
-    SeveralHeads { heads: String },
     #[error(transparent)]
     #[diagnostic(transparent)]
     Unknown(EngineError),
@@ -68,32 +68,45 @@ pub fn resolve_revision(
     Ok(Some(name.to_string()))
 }
 
-/// Resolves the target of `db sync` / `db upgrade` / `db plan`: the named revision, else the
-/// contract head, else the only head.
+/// Resolves the target of `db sync` / `db upgrade` / `db plan`: the named revision, else
+/// every head.
 pub fn resolve_target(revs: &RevisionSet, arg: Option<&str>) -> Result<Target, TargetError> {
     match resolve_revision(revs, arg)? {
         Some(revision) => Ok(Target {
-            revision,
+            revisions: vec![revision],
             explicit: true,
         }),
-        None => Ok(Target {
-            revision: default_target(revs)?,
-            explicit: false,
-        }),
+        None => Ok(default_target(revs)),
     }
 }
 
-/// The default upgrade target: the contract head, else the single head.
-pub fn default_target(revs: &RevisionSet) -> Result<String, TargetError> {
-    if let Some(c) = revs.branch_head(Branch::Contract) {
-        return Ok(c.to_string());
+/// The default upgrade target: every head of the history.
+pub fn default_target(revs: &RevisionSet) -> Target {
+    Target {
+        revisions: revs.targets(),
+        explicit: false,
     }
-    let heads = revs.heads();
-    match heads.as_slice() {
-        [one] => Ok(one.to_string()),
-        _ => Err(TargetError::SeveralHeads {
-            heads: heads.join(", "),
-        }),
+}
+
+impl Target {
+    /// How Glance's lines name the target: the revision, or among several heads the contract
+    /// head (what Glance's `db sync` reports reaching), else all of them.
+    pub fn label(&self, revs: &RevisionSet) -> String {
+        if let [one] = self.revisions.as_slice() {
+            return one.clone();
+        }
+        let contract: Vec<&String> = self
+            .revisions
+            .iter()
+            .filter(|r| {
+                revs.get(r)
+                    .is_some_and(|s| s.meta.branch == Some(Branch::Contract))
+            })
+            .collect();
+        match contract.as_slice() {
+            [one] => (*one).clone(),
+            _ => self.revisions.join(", "),
+        }
     }
 }
 

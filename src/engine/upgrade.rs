@@ -159,22 +159,32 @@ pub fn plan_upgrade(
     live: &Live,
     target: &str,
 ) -> Result<UpgradePlan, EngineError> {
-    if !revs.contains(target) {
+    plan_upgrade_to(revs, live, &[target.to_string()])
+}
+
+/// Plans an upgrade of the live database to every revision of `targets` (several heads: the
+/// default target, or the expand heads of `db expand`).
+pub fn plan_upgrade_to(
+    revs: &RevisionSet,
+    live: &Live,
+    targets: &[String],
+) -> Result<UpgradePlan, EngineError> {
+    if let Some(t) = targets.iter().find(|t| !revs.contains(t)) {
         return Err(EngineError::UnknownRevision {
-            name: target.to_string(),
-            suggestions: revs.suggestions(target),
+            name: t.to_string(),
+            suggestions: revs.suggestions(t),
         });
     }
+    let target = targets.join(", ");
+    let target = target.as_str();
     let dialect = live.dialect;
     let from_heads = live.heads();
     let applied = applied_set(revs, &from_heads)?;
+    let closure: BTreeSet<String> = targets.iter().flat_map(|t| revs.closure(t)).collect();
     let mut final_set = applied.clone();
-    final_set.extend(revs.closure(target));
-    let revisions: Vec<String> = revs
-        .path(&applied, target)
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+    final_set.extend(closure.iter().cloned());
+    let todo: BTreeSet<String> = closure.difference(&applied).cloned().collect();
+    let revisions: Vec<String> = revs.order(&todo).into_iter().map(str::to_string).collect();
     let known = KnownObjects::collect(revs, dialect);
     let mut left_alone = Vec::new();
     let mut unsupported = live.unsupported.clone();
@@ -221,10 +231,15 @@ pub fn plan_upgrade(
 
     // 1. expand
     let mut expand_set = applied.clone();
-    expand_set.extend(revs.closure(target).into_iter().filter(|r| {
-        revs.get(r)
-            .is_some_and(|s| s.meta.branch != Some(Branch::Contract))
-    }));
+    expand_set.extend(
+        closure
+            .iter()
+            .filter(|r| {
+                revs.get(r)
+                    .is_some_and(|s| s.meta.branch != Some(Branch::Contract))
+            })
+            .cloned(),
+    );
     let expand_target = expected(revs, &expand_set, dialect);
     let d = diff::diff(&live.schema, &expand_target);
     unsupported.extend(d.unsupported);
@@ -248,7 +263,9 @@ pub fn plan_upgrade(
             let step = data_step(r, dm, dialect);
             match dm.phase {
                 DataPhase::Expand => expand_data.push(step),
-                DataPhase::Migrate if needs_data(revs, r, &final_set, target) => migrate.push(step),
+                DataPhase::Migrate if needs_data(revs, r, &final_set, targets) => {
+                    migrate.push(step)
+                }
                 DataPhase::Migrate => deferred.push(step),
             }
         }
@@ -259,7 +276,7 @@ pub fn plan_upgrade(
         {
             continue;
         }
-        if needs_data(revs, &step.revision, &final_set, target) {
+        if needs_data(revs, &step.revision, &final_set, targets) {
             migrate.push(step);
         } else {
             deferred.push(step);
@@ -348,23 +365,24 @@ fn data_step(revision: &str, dm: &crate::snapshot::DataMigration, dialect: Diale
     }
 }
 
-/// Whether an upgrade to `target` that ends with `final_set` applied runs the migrate-phase
+/// Whether an upgrade to `targets` that ends with `final_set` applied runs the migrate-phase
 /// data migrations of `revision`: when it applies a revision that depends on `revision` (its
 /// contract counterpart, which may drop what the migration reads, e.g. `ocata_contract01`
 /// dropping `is_public` after `ocata_migrate01` filled `visibility` from it). A migration no
 /// revision depends on runs unless the target is on the expand branch. Anything else waits
-/// for `db migrate`: an upgrade to an expand revision changes the schema only, like Glance's.
+/// for `db migrate`: an upgrade to expand revisions changes the schema only, like Glance's.
 pub fn needs_data(
     revs: &RevisionSet,
     revision: &str,
     final_set: &BTreeSet<String>,
-    target: &str,
+    targets: &[String],
 ) -> bool {
     let dependents = revs.dependents(revision);
     if dependents.is_empty() {
-        return revs
-            .get(target)
-            .is_none_or(|s| s.meta.branch != Some(Branch::Expand));
+        return !targets.iter().all(|t| {
+            revs.get(t)
+                .is_some_and(|s| s.meta.branch == Some(Branch::Expand))
+        });
     }
     dependents.iter().any(|d| final_set.contains(*d))
 }

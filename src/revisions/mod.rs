@@ -3,6 +3,10 @@
 //! queried for heads, ancestors and the ordered path an upgrade walks.
 
 pub mod author;
+pub mod check;
+pub mod compare;
+pub mod merge;
+pub mod split;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
@@ -81,30 +85,25 @@ impl RevisionSet {
 
     /// Every `*.toml` file of a directory.
     pub fn from_dir(dir: &Path) -> Result<RevisionSet, RevisionError> {
-        let io = |e: std::io::Error| RevisionError::Io {
-            path: dir.display().to_string(),
-            reason: e.to_string(),
-        };
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io)? {
-            let path = entry.map_err(io)?.path();
-            if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
-                let text = std::fs::read_to_string(&path).map_err(|e| RevisionError::Io {
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-                files.push((path.display().to_string(), text));
-            }
-        }
-        files.sort();
-        Self::from_sources(&dir.display().to_string(), files)
+        Self::from_sources(&dir.display().to_string(), read_sources(dir)?)
     }
 
     /// Builds the set from (path, text) pairs. All files are parsed and every parse error is
-    /// reported at once; then the graph is checked.
+    /// reported at once; then the graph is checked. A data migration still holding the `todo`
+    /// of a `revision new` skeleton is refused: nothing may run it before someone wrote it.
     pub fn from_sources(
         origin: &str,
         files: Vec<(String, String)>,
+    ) -> Result<RevisionSet, RevisionError> {
+        Self::from_sources_with(origin, files, Drafts::Refuse)
+    }
+
+    /// [`from_sources`](Self::from_sources), optionally accepting unfinished data migrations
+    /// (`revision new` validates the files it is about to write, skeletons included).
+    pub fn from_sources_with(
+        origin: &str,
+        files: Vec<(String, String)>,
+        drafts: Drafts,
     ) -> Result<RevisionSet, RevisionError> {
         if files.is_empty() {
             return Err(RevisionError::Empty(origin.to_string()));
@@ -116,6 +115,9 @@ impl RevisionSet {
                 Ok(s) => snaps.push(s),
                 Err(e) => errors.push(e),
             }
+        }
+        if drafts == Drafts::Refuse {
+            errors.extend(snaps.iter().flat_map(unfinished));
         }
         if !errors.is_empty() {
             return Err(RevisionError::Files(errors));
@@ -306,6 +308,72 @@ impl RevisionSet {
         self.heads()
             .into_iter()
             .find(|h| self.get(h).is_some_and(|s| s.meta.branch == Some(branch)))
+    }
+
+    /// Every head of a branch (several when two lines of work forked and were not merged).
+    pub fn branch_heads(&self, branch: Branch) -> Vec<&str> {
+        self.heads()
+            .into_iter()
+            .filter(|h| self.get(h).is_some_and(|s| s.meta.branch == Some(branch)))
+            .collect()
+    }
+
+    /// What an upgrade to "every head" must reach: the heads that no other revision needs
+    /// (a contract head that `depends_on` its expand head covers it), in walk order. For
+    /// Glance's history this is the contract head alone.
+    pub fn targets(&self) -> Vec<String> {
+        let all: BTreeSet<String> = self.names().map(str::to_string).collect();
+        self.heads_of(&all)
+    }
+
+    /// The schema of a database that has applied every revision: what the working schema
+    /// must equal. Portable (no dialect resolved).
+    pub fn head_schema(&self) -> Schema {
+        let all: BTreeSet<String> = self.names().map(str::to_string).collect();
+        self.expected_in(&all, None)
+    }
+
+    /// [`expected_schema`](Self::expected_schema) without resolving a dialect.
+    pub fn expected_portable(&self, applied: &BTreeSet<String>) -> Schema {
+        self.expected_in(applied, None)
+    }
+
+    /// Unmerged forks: per line (main, expand, contract) with more than one head, the heads.
+    /// A main-line head next to branch heads is a fork too (the main line went on after the
+    /// expand/contract split).
+    pub fn forks(&self) -> Vec<(Option<Branch>, Vec<String>)> {
+        let heads = self.heads();
+        let of = |b: Option<Branch>| -> Vec<String> {
+            heads
+                .iter()
+                .filter(|h| self.get(h).is_some_and(|s| s.meta.branch == b))
+                .map(|h| h.to_string())
+                .collect()
+        };
+        let (main, expand, contract) = (
+            of(None),
+            of(Some(Branch::Expand)),
+            of(Some(Branch::Contract)),
+        );
+        let split = !expand.is_empty() || !contract.is_empty();
+        let mut out = Vec::new();
+        if main.len() > 1 || (split && !main.is_empty()) {
+            let mut all = main;
+            all.extend(expand.iter().chain(contract.iter()).cloned());
+            out.push((None, all));
+            return out;
+        }
+        for (b, hs) in [(Branch::Expand, expand), (Branch::Contract, contract)] {
+            if hs.len() > 1 {
+                out.push((Some(b), hs));
+            }
+        }
+        out
+    }
+
+    /// Every revision, in file order.
+    pub fn snapshots(&self) -> impl Iterator<Item = &Snapshot> {
+        self.revisions.iter()
     }
 
     /// All revisions that must be applied before `name` (both edge kinds), not including it.
@@ -502,6 +570,68 @@ impl RevisionSet {
     pub fn suggestions(&self, name: &str) -> String {
         suggest(name, self.by_name.keys())
     }
+}
+
+/// The (path, text) of every `*.toml` file of a revisions directory, in name order.
+pub fn read_sources(dir: &Path) -> Result<Vec<(String, String)>, RevisionError> {
+    let io = |e: std::io::Error| RevisionError::Io {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+            let text = std::fs::read_to_string(&path).map_err(|e| RevisionError::Io {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            files.push((path.display().to_string(), text));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Whether unfinished data migrations (a skeleton's `todo`) are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drafts {
+    Refuse,
+    Allow,
+}
+
+/// One error per data migration of `s` that still has its skeleton's `todo`.
+fn unfinished(s: &Snapshot) -> Vec<SnapshotError> {
+    s.data_migrations
+        .iter()
+        .filter_map(|dm| {
+            // The placeholder of a skeleton whose `todo` line went before its SQL was written.
+            let placeholder = dm
+                .sql
+                .iter()
+                .chain(dm.sql_by_dialect.values().flatten())
+                .any(|q| q.contains(split::FILL_IN))
+                .then(|| format!("its SQL still holds `{}`", split::FILL_IN));
+            let todo = dm.todo.clone().or(placeholder)?;
+            let locs = &s.source.locations;
+            let span = locs
+                .get(&format!("data_migrations.{}.todo", dm.name))
+                .or_else(|| locs.get(&format!("data_migrations.{}", dm.name)))
+                .cloned()
+                .unwrap_or(0..0);
+            Some(SnapshotError::at(
+                &s.source.path,
+                &s.source.text,
+                span,
+                format!("data migration `{}` is not written yet: {todo}", dm.name),
+                Some(
+                    "write its SQL (and check its `pending` query), then delete the `todo` line; \
+                     until then no command runs this history"
+                        .into(),
+                ),
+            ))
+        })
+        .collect()
 }
 
 fn graph_err(

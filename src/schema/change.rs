@@ -446,11 +446,27 @@ fn apply_to_table(t: &mut Table, change: &Change) {
                 rename_in(&mut f.columns, from, to);
             }
         }
-        AlterColumn { to, .. } => {
+        AlterColumn { from, to, .. } => {
+            // Only what the change changes: replayed on another branch's view of the table
+            // (a rolling-upgrade state), the column keeps the attributes this change leaves
+            // alone.
             if let Some(c) = t.column_mut(&to.name) {
-                let mut n = to.clone();
-                n.renamed_from = None;
-                *c = n;
+                if from.ty != to.ty {
+                    c.ty = to.ty.clone();
+                }
+                if from.nullable != to.nullable {
+                    c.nullable = to.nullable;
+                }
+                if from.default != to.default {
+                    c.default = to.default.clone();
+                }
+                if from.autoincrement != to.autoincrement {
+                    c.autoincrement = to.autoincrement;
+                }
+                if from.overrides != to.overrides {
+                    c.overrides = to.overrides.clone();
+                }
+                c.renamed_from = None;
             }
         }
         SetPrimaryKey { to, .. } => t.primary_key = to.clone(),

@@ -61,6 +61,15 @@ impl SnapshotError {
     }
 }
 
+/// The 1-based line of a byte offset, for messages that name a place in another file.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
 fn clamp(span: Range<usize>, len: usize) -> Range<usize> {
     let start = span.start.min(len);
     let end = span.end.clamp(start, len);

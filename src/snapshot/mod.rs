@@ -4,21 +4,28 @@
 //!
 //! The format is documented in `docs/snapshot-format.md`.
 
+mod digest;
 pub mod error;
 mod parse;
 mod raw;
 mod table;
 mod triggers;
+mod working;
 mod write;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
 use crate::schema::model::{Dialect, Schema};
 
-pub use error::SnapshotError;
-pub use parse::{parse_file, parse_str};
-pub use write::{schema_to_toml, snapshot_to_toml, table_to_toml, trigger_to_toml};
+pub use digest::{canonical_order, digest};
+pub use error::{SnapshotError, line_of};
+pub use parse::{ParsedFile, parse_file, parse_files, parse_str};
+pub use working::{WorkingSchema, locate_in};
+pub use write::{
+    built_on_toml, schema_dir_files, schema_to_toml, snapshot_to_toml, table_to_toml,
+    trigger_to_toml,
+};
 
 /// Which branch of the expand/contract scheme a revision belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,6 +73,8 @@ pub struct DataMigration {
     pub pending: Option<String>,
     pub sql: Vec<String>,
     pub sql_by_dialect: BTreeMap<Dialect, Vec<String>>,
+    /// What is left to write in a skeleton `revision new` made (the loader refuses it).
+    pub todo: Option<String>,
 }
 
 impl DataMigration {
@@ -84,7 +93,14 @@ pub struct RevisionMeta {
     pub depends_on: Vec<String>,
     pub branch: Option<Branch>,
     pub description: Option<String>,
+    /// Digest of each parent and dependency as this revision was written against it
+    /// (`revision check` compares them with the files as they are now).
+    pub built_on: BTreeMap<String, String>,
 }
+
+/// Where each object of a file is written: `tables.images.columns.size` (the path
+/// `Change::source` names) → its span. Diagnostics about an object point at it.
+pub type Locations = HashMap<String, Range<usize>>;
 
 /// A parsed revision file.
 #[derive(Debug, Clone)]
@@ -104,6 +120,10 @@ pub struct SourceFile {
     pub name_span: Range<usize>,
     pub parent_spans: Vec<Range<usize>>,
     pub depends_spans: Vec<Range<usize>>,
+    /// Span of the `built_on` table's value, when there is one.
+    pub built_on_span: Option<Range<usize>>,
+    /// Where each object is written.
+    pub locations: Locations,
 }
 
 /// What a file must contain: a revision snapshot needs `[revision]`; the working schema in

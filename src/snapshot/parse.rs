@@ -3,7 +3,7 @@
 //! `[revision]`, `[enums]`, each table ([`super::table`]), the cross-table references, the
 //! triggers ([`super::triggers`]) and the data migrations.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
 
@@ -15,7 +15,7 @@ use super::raw::{RawData, RawFile, RawRevision};
 use super::table::{FkSpan, effective, parse_table};
 use super::triggers::parse_triggers;
 use super::{
-    Branch, DataMigration, DataPhase, FileKind, RevisionMeta, Snapshot, SourceFile,
+    Branch, DataMigration, DataPhase, FileKind, Locations, RevisionMeta, Snapshot, SourceFile,
     is_revision_name,
 };
 use crate::schema::model::{Dialect, EnumType, Schema, lower_type};
@@ -25,10 +25,164 @@ pub fn parse_file(path: &Path) -> Result<Snapshot, SnapshotError> {
     parse_str(&path.display().to_string(), &text, FileKind::Revision)
 }
 
+/// One file of a parse and where its objects are written.
+#[derive(Debug, Clone)]
+pub struct ParsedFile {
+    pub path: String,
+    pub text: String,
+    pub locations: Locations,
+}
+
 /// Parses one snapshot or working-schema file.
 pub fn parse_str(path: &str, text: &str, kind: FileKind) -> Result<Snapshot, SnapshotError> {
-    let cx = Ctx { path, text };
-    let raw: RawFile = toml::from_str(text).map_err(|e| {
+    let files = [(path.to_string(), text.to_string())];
+    let mut p = parse_set(&files, kind)?;
+    let file = p.files.pop().expect("one file");
+    let (meta, name_span, parent_spans, depends_spans, built_on_span) = p.meta;
+    Ok(Snapshot {
+        meta,
+        schema: p.schema,
+        data_migrations: p.data_migrations,
+        source: SourceFile {
+            path: file.path,
+            text: file.text,
+            name_span,
+            parent_spans,
+            depends_spans,
+            built_on_span,
+            locations: file.locations,
+        },
+    })
+}
+
+/// Parses the files of a working schema (`schema/*.toml`) as one schema: an enum or a table
+/// may be used or referenced from another file, and every error points at the file and line
+/// it is in. A table, enum or trigger defined in two files is an error.
+pub fn parse_files(files: &[(String, String)]) -> Result<(Schema, Vec<ParsedFile>), SnapshotError> {
+    let p = parse_set(files, FileKind::WorkingSchema)?;
+    Ok((p.schema, p.files))
+}
+
+/// What [`parse_set`] found.
+struct Parts {
+    meta: MetaSpans,
+    schema: Schema,
+    data_migrations: Vec<DataMigration>,
+    files: Vec<ParsedFile>,
+}
+
+fn parse_set(files: &[(String, String)], kind: FileKind) -> Result<Parts, SnapshotError> {
+    let ctxs: Vec<Ctx> = files
+        .iter()
+        .map(|(path, text)| Ctx { path, text })
+        .collect();
+    let mut raws: Vec<RawFile> = Vec::new();
+    for cx in &ctxs {
+        raws.push(read_raw(cx)?);
+    }
+    let mut locations: Vec<Locations> = vec![Locations::new(); files.len()];
+    let mut meta = None;
+    for (cx, raw) in ctxs.iter().zip(raws.iter_mut()) {
+        let m = parse_meta(cx, raw.revision.take(), kind)?;
+        meta.get_or_insert(m);
+    }
+    let meta = meta.expect("at least one file");
+    // Enums first (tables use them), from every file.
+    let mut schema = Schema::default();
+    let mut enum_file: HashMap<String, usize> = HashMap::new();
+    for (i, (cx, raw)) in ctxs.iter().zip(raws.iter_mut()).enumerate() {
+        let spans: Vec<(String, Range<usize>)> = raw
+            .enums
+            .iter()
+            .map(|(n, v)| (n.clone(), v.span()))
+            .collect();
+        for (name, e) in parse_enums(cx, std::mem::take(&mut raw.enums))? {
+            let span = spans
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, s)| s.clone())
+                .unwrap_or(0..0);
+            if let Some(&first) = enum_file.get(&name) {
+                return Err(twice(cx, span, "enum type", &name, &ctxs[first]));
+            }
+            enum_file.insert(name.clone(), i);
+            locations[i].insert(format!("enums.{name}"), span);
+            schema.enums.insert(name, e);
+        }
+    }
+    // Tables, from every file; spans kept for the cross-table pass.
+    let mut fk_spans: Vec<(usize, FkSpan)> = Vec::new();
+    let mut table_file: HashMap<String, usize> = HashMap::new();
+    for (i, (cx, raw)) in ctxs.iter().zip(raws.iter_mut()).enumerate() {
+        for (name, table) in std::mem::take(&mut raw.tables) {
+            let span = name.span();
+            let mut spans = Vec::new();
+            let t = parse_table(cx, name, table, &schema, &mut spans, &mut locations[i])?;
+            if let Some(&first) = table_file.get(&t.name) {
+                return Err(twice(cx, span, "table", &t.name, &ctxs[first]));
+            }
+            table_file.insert(t.name.clone(), i);
+            fk_spans.extend(spans.into_iter().map(|s| (i, s)));
+            schema.tables.insert(t.name.clone(), t);
+        }
+    }
+    check_references(&ctxs, &schema, &fk_spans, &table_file)?;
+    // Triggers, against the tables of every file.
+    let mut trigger_file: HashMap<String, usize> = HashMap::new();
+    for (i, (cx, raw)) in ctxs.iter().zip(raws.iter_mut()).enumerate() {
+        let raw_triggers = std::mem::take(&mut raw.triggers);
+        let spans: Vec<(String, Range<usize>)> = raw_triggers
+            .iter()
+            .map(|t| (t.get_ref().name.get_ref().clone(), t.get_ref().name.span()))
+            .collect();
+        for t in parse_triggers(cx, raw_triggers, &schema, &mut locations[i])? {
+            if let Some(&first) = trigger_file.get(&t.name) {
+                let span = spans
+                    .iter()
+                    .find(|(n, _)| *n == t.name)
+                    .map(|(_, s)| s.clone())
+                    .unwrap_or(0..0);
+                return Err(twice(cx, span, "trigger", &t.name, &ctxs[first]));
+            }
+            trigger_file.insert(t.name.clone(), i);
+            schema.triggers.push(t);
+        }
+    }
+    let mut data_migrations = Vec::new();
+    for (i, (cx, raw)) in ctxs.iter().zip(raws.iter_mut()).enumerate() {
+        let raw_data = std::mem::take(&mut raw.data_migrations);
+        if kind == FileKind::WorkingSchema
+            && let Some(first) = raw_data.first()
+        {
+            return Err(cx.err_help(
+                first.span(),
+                "the working schema has no data migrations",
+                "a data migration belongs to a revision: `revision new` writes a skeleton into \
+                 the revision that needs one; edit it there",
+            ));
+        }
+        data_migrations.extend(parse_data_migrations(cx, raw_data, &mut locations[i])?);
+    }
+    let files = files
+        .iter()
+        .zip(locations)
+        .map(|((path, text), locations)| ParsedFile {
+            path: path.clone(),
+            text: text.clone(),
+            locations,
+        })
+        .collect();
+    Ok(Parts {
+        meta,
+        schema,
+        data_migrations,
+        files,
+    })
+}
+
+/// The file as serde shapes, or the TOML error at its place.
+fn read_raw(cx: &Ctx) -> Result<RawFile, SnapshotError> {
+    toml::from_str(cx.text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         let msg = e.message().trim().to_string();
         let help = if msg.contains("unknown field") {
@@ -37,39 +191,27 @@ pub fn parse_str(path: &str, text: &str, kind: FileKind) -> Result<Snapshot, Sna
             None
         };
         SnapshotError::at(
-            path,
-            text,
+            cx.path,
+            cx.text,
             span,
             format!("invalid snapshot TOML: {msg}"),
             help,
         )
-    })?;
-    let (meta, name_span, parent_spans, depends_spans) = parse_meta(&cx, raw.revision, kind)?;
-    let mut schema = Schema {
-        enums: parse_enums(&cx, raw.enums)?,
-        ..Schema::default()
-    };
-    // Spans kept for the cross-table pass.
-    let mut fk_spans: Vec<FkSpan> = Vec::new();
-    for (name, table) in raw.tables {
-        let t = parse_table(&cx, name, table, &schema, &mut fk_spans)?;
-        schema.tables.insert(t.name.clone(), t);
-    }
-    check_references(&cx, &schema, &fk_spans)?;
-    schema.triggers = parse_triggers(&cx, raw.triggers, &schema)?;
-    let data_migrations = parse_data_migrations(&cx, raw.data_migrations)?;
-    Ok(Snapshot {
-        meta,
-        schema,
-        data_migrations,
-        source: SourceFile {
-            path: path.to_string(),
-            text: text.to_string(),
-            name_span,
-            parent_spans,
-            depends_spans,
-        },
     })
+}
+
+/// An object defined a second time, in `cx`, after `first`'s definition.
+fn twice(cx: &Ctx, span: Range<usize>, what: &str, name: &str, first: &Ctx) -> SnapshotError {
+    let where_ = if first.path == cx.path {
+        "earlier in this file".to_string()
+    } else {
+        format!("in {}", first.path)
+    };
+    cx.err_help(
+        span,
+        format!("{what} `{name}` is defined twice (also {where_})"),
+        "define each table, enum type and trigger in one file only",
+    )
 }
 
 type MetaSpans = (
@@ -77,6 +219,7 @@ type MetaSpans = (
     Range<usize>,
     Vec<Range<usize>>,
     Vec<Range<usize>>,
+    Option<Range<usize>>,
 );
 
 /// `[revision]`: name, parents, dependencies, branch; with the spans DAG errors point at.
@@ -123,18 +266,41 @@ fn parse_meta(
                     ));
                 }
             }
+            let mut built_on = BTreeMap::new();
+            let built_on_span = r.built_on.as_ref().map(Spanned::span);
+            for (k, v) in r.built_on.map(Spanned::into_inner).unwrap_or_default() {
+                let listed = r
+                    .parents
+                    .iter()
+                    .chain(r.depends_on.iter())
+                    .any(|p| p.get_ref() == k.get_ref());
+                if !listed {
+                    return Err(cx.err_help(
+                        k.span(),
+                        format!(
+                            "`built_on` names `{}`, which is not a parent or dependency of `{name}`",
+                            k.get_ref()
+                        ),
+                        "built_on records the digest of each parent and dependency; \
+                         `glance-manage revision rehash` rewrites it",
+                    ));
+                }
+                built_on.insert(k.into_inner(), v.into_inner());
+            }
             let meta = RevisionMeta {
                 name,
                 parents: r.parents.iter().map(|p| p.get_ref().clone()).collect(),
                 depends_on: r.depends_on.iter().map(|p| p.get_ref().clone()).collect(),
                 branch,
                 description: r.description,
+                built_on,
             };
             (
                 meta,
                 name_span,
                 r.parents.iter().map(Spanned::span).collect(),
                 r.depends_on.iter().map(Spanned::span).collect(),
+                built_on_span,
             )
         }
         (None, FileKind::Revision) => {
@@ -158,10 +324,12 @@ fn parse_meta(
                 depends_on: vec![],
                 branch: None,
                 description: None,
+                built_on: BTreeMap::new(),
             },
             0..0,
             vec![],
             vec![],
+            None,
         ),
     })
 }
@@ -193,9 +361,15 @@ fn parse_enums(
 
 /// Checks across tables: foreign-key targets exist, are keys and have matching types; index
 /// and constraint names are unique in the schema.
-fn check_references(cx: &Ctx, schema: &Schema, fk_spans: &[FkSpan]) -> Result<(), SnapshotError> {
+fn check_references(
+    ctxs: &[Ctx],
+    schema: &Schema,
+    fk_spans: &[(usize, FkSpan)],
+    table_file: &HashMap<String, usize>,
+) -> Result<(), SnapshotError> {
     // Cross-table checks: FK targets, index name uniqueness across the schema.
-    for (tname, i, ref_span, refcols_span) in fk_spans {
+    for (file, (tname, i, ref_span, refcols_span)) in fk_spans {
+        let cx = &ctxs[*file];
         let fk = &schema.tables[tname].foreign_keys[*i];
         let Some(target) = schema.tables.get(&fk.ref_table) else {
             return Err(cx.err(
@@ -255,6 +429,7 @@ fn check_references(cx: &Ctx, schema: &Schema, fk_spans: &[FkSpan]) -> Result<()
     }
     let mut index_names: HashSet<&str> = HashSet::new();
     for t in schema.tables.values() {
+        let cx = &ctxs[table_file.get(&t.name).copied().unwrap_or(0)];
         for n in t
             .indexes
             .iter()
@@ -278,6 +453,7 @@ fn check_references(cx: &Ctx, schema: &Schema, fk_spans: &[FkSpan]) -> Result<()
 fn parse_data_migrations(
     cx: &Ctx,
     raw: Vec<Spanned<RawData>>,
+    locs: &mut Locations,
 ) -> Result<Vec<DataMigration>, SnapshotError> {
     let mut data_migrations = Vec::new();
     for rd in raw {
@@ -311,13 +487,19 @@ fn parse_data_migrations(
                 "give `sql = [...]` (portable) or `sqlite`, `postgresql` and `mysql` lists",
             ));
         }
+        let name = rd.name.into_inner();
+        locs.insert(format!("data_migrations.{name}"), dspan.clone());
+        if let Some(t) = &rd.todo {
+            locs.insert(format!("data_migrations.{name}.todo"), t.span());
+        }
         data_migrations.push(DataMigration {
-            name: rd.name.into_inner(),
+            name,
             phase,
             description: rd.description,
             pending: rd.pending,
             sql: rd.sql,
             sql_by_dialect: by,
+            todo: rd.todo.map(Spanned::into_inner),
         });
     }
     Ok(data_migrations)

@@ -29,6 +29,8 @@ pub(super) struct RawRevision {
     pub(super) depends_on: Vec<Spanned<String>>,
     pub(super) branch: Option<Spanned<String>>,
     pub(super) description: Option<String>,
+    /// Digests of the parents and dependencies this revision was written against.
+    pub(super) built_on: Option<Spanned<IndexMap<Spanned<String>, Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -38,6 +40,9 @@ pub(super) struct RawData {
     pub(super) phase: Spanned<String>,
     pub(super) description: Option<String>,
     pub(super) pending: Option<String>,
+    /// Left by `revision new` in a data-migration skeleton: the loader refuses the revision
+    /// until someone writes the SQL and deletes it.
+    pub(super) todo: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) sql: Vec<String>,
     pub(super) sqlite: Option<Vec<String>>,

@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use toml::Spanned;
 
+use super::Locations;
 use super::error::{Ctx, SnapshotError};
 use super::raw::RawTable;
 use crate::schema::model::*;
@@ -21,10 +22,12 @@ pub(super) fn parse_table(
     raw_table: Spanned<RawTable>,
     schema: &Schema,
     fk_spans: &mut Vec<FkSpan>,
+    locs: &mut Locations,
 ) -> Result<Table, SnapshotError> {
     let tspan = tname.span();
     let tname = tname.into_inner();
     check_ident(cx, &tname, tspan.clone(), "table")?;
+    locs.insert(format!("tables.{tname}"), tspan.clone());
     let table_span = raw_table.span();
     let rt = raw_table.into_inner();
     let mut t = Table::new(&tname);
@@ -47,6 +50,7 @@ pub(super) fn parse_table(
         let rc = rc.into_inner();
         let cname = rc.name.get_ref().clone();
         check_ident(cx, &cname, rc.name.span(), "column")?;
+        locs.insert(format!("tables.{tname}.columns.{cname}"), cspan.clone());
         if t.has_column(&cname) {
             return Err(cx.err(
                 rc.name.span(),
@@ -118,6 +122,7 @@ pub(super) fn parse_table(
     }
 
     if let Some(pk) = &rt.primary_key {
+        locs.insert(format!("tables.{tname}.primary_key"), pk.span());
         let cols = check_columns(cx, &t, pk, "primary key")?;
         for c in &cols {
             let col = t.column_mut(c).expect("checked above");
@@ -153,8 +158,13 @@ pub(super) fn parse_table(
         }
     }
     for ri in rt.indexes {
+        let ispan = ri.span();
         let ri = ri.into_inner();
         check_ident(cx, ri.name.get_ref(), ri.name.span(), "index")?;
+        locs.insert(
+            format!("tables.{tname}.indexes.{}", ri.name.get_ref()),
+            ispan,
+        );
         let cols = check_columns(cx, &t, &ri.columns, "index")?;
         if t.index(ri.name.get_ref()).is_some() {
             return Err(cx.err(
@@ -171,19 +181,31 @@ pub(super) fn parse_table(
         });
     }
     for ru in rt.unique {
+        let uspan = ru.span();
         let ru = ru.into_inner();
         if let Some(n) = &ru.name {
             check_ident(cx, n.get_ref(), n.span(), "unique constraint")?;
         }
         let cols = check_columns(cx, &t, &ru.columns, "unique constraint")?;
+        let key = ru
+            .name
+            .as_ref()
+            .map_or_else(|| cols.join("+"), |n| n.get_ref().clone());
+        locs.insert(format!("tables.{tname}.unique.{key}"), uspan);
         t.uniques.push(Unique {
             name: ru.name.map(Spanned::into_inner),
             columns: cols,
         });
     }
     for (i, rf) in rt.foreign_keys.into_iter().enumerate() {
+        let fspan = rf.span();
         let rf = rf.into_inner();
         let cols = check_columns(cx, &t, &rf.columns, "foreign key")?;
+        let key = rf
+            .name
+            .as_ref()
+            .map_or_else(|| cols.join("+"), |n| n.get_ref().clone());
+        locs.insert(format!("tables.{tname}.foreign_keys.{key}"), fspan);
         if rf.ref_columns.get_ref().len() != cols.len() {
             return Err(cx.err(
                 rf.ref_columns.span(),
@@ -222,11 +244,17 @@ pub(super) fn parse_table(
         });
     }
     for rk in rt.checks {
+        let kspan = rk.span();
         let rk = rk.into_inner();
         if rk.expr.get_ref().trim().is_empty() {
             return Err(cx.err(rk.expr.span(), "check constraint has an empty expression"));
         }
         let dialects = parse_dialects(cx, rk.dialects.as_ref())?;
+        let key = rk
+            .name
+            .as_ref()
+            .map_or_else(|| rk.expr.get_ref().clone(), |n| n.get_ref().clone());
+        locs.insert(format!("tables.{tname}.checks.{key}"), kspan);
         t.checks.push(Check {
             name: rk.name.map(Spanned::into_inner),
             expr: rk.expr.into_inner(),

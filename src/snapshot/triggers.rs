@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use toml::Spanned;
 
+use super::Locations;
 use super::error::{Ctx, SnapshotError};
 use super::raw::RawTrigger;
 use super::table::{check_ident, parse_dialects};
@@ -14,6 +15,7 @@ pub(super) fn parse_triggers(
     cx: &Ctx,
     raw: Vec<Spanned<RawTrigger>>,
     schema: &Schema,
+    locs: &mut Locations,
 ) -> Result<Vec<Trigger>, SnapshotError> {
     let mut out: Vec<Trigger> = Vec::new();
     let mut names: HashSet<String> = HashSet::new();
@@ -30,6 +32,7 @@ pub(super) fn parse_triggers(
                 "trigger names are unique per schema on MySQL and SQLite",
             ));
         }
+        locs.insert(format!("triggers.{name}"), span.clone());
         let table = rt.table.get_ref().clone();
         if !schema.tables.contains_key(&table) {
             let known: Vec<&str> = schema.tables.keys().map(String::as_str).collect();

@@ -254,6 +254,10 @@ pub fn snapshot_to_toml(meta: &RevisionMeta, data: &[DataMigration], schema: &Sc
     if let Some(d) = &meta.description {
         out.push_str(&format!("description = {}\n", q(d)));
     }
+    if !meta.built_on.is_empty() {
+        out.push_str(&built_on_toml(&meta.built_on));
+        out.push('\n');
+    }
     out.push('\n');
     for dm in data {
         out.push_str("[[data_migrations]]\n");
@@ -267,6 +271,9 @@ pub fn snapshot_to_toml(meta: &RevisionMeta, data: &[DataMigration], schema: &Sc
         }
         if let Some(p) = &dm.pending {
             out.push_str(&format!("pending = {}\n", q(p)));
+        }
+        if let Some(t) = &dm.todo {
+            out.push_str(&format!("todo = {}\n", q(t)));
         }
         if !dm.sql.is_empty() {
             out.push_str(&format!("sql = {}\n", multiline_list(&dm.sql)));
@@ -293,4 +300,42 @@ fn multiline_list(v: &[String]) -> String {
     }
     s.push(']');
     s
+}
+
+/// `built_on = { parent = "sha256:…", … }`: the digests a revision records (no newline).
+pub fn built_on_toml(built_on: &std::collections::BTreeMap<String, String>) -> String {
+    let parts: Vec<String> = built_on
+        .iter()
+        .map(|(k, v)| format!("{} = {}", key(k), q(v)))
+        .collect();
+    format!("built_on = {{ {} }}", parts.join(", "))
+}
+
+/// A working schema (`schema/`) as files: `enums.toml` with the enum types, and one file per
+/// table holding the table and its triggers, so that a change touches one small file.
+pub fn schema_dir_files(schema: &Schema) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    if !schema.enums.is_empty() {
+        let mut text = String::from(
+            "# Enum types of the working schema. Edit, then `glance-manage revision new RELEASE`.\n",
+        );
+        text.push_str("[enums]\n");
+        for e in schema.enums.values() {
+            text.push_str(&format!("{} = {}\n", key(&e.name), list(&e.values)));
+        }
+        files.push(("enums.toml".to_string(), text));
+    }
+    for t in schema.tables.values() {
+        let mut text = format!(
+            "# Table `{}` of the working schema. Edit, then `glance-manage revision new RELEASE`.\n",
+            t.name
+        );
+        text.push_str(&table_to_toml(t));
+        for tr in schema.triggers.iter().filter(|tr| tr.table == t.name) {
+            text.push('\n');
+            text.push_str(&trigger_to_toml(tr));
+        }
+        files.push((format!("{}.toml", t.name), text));
+    }
+    files
 }
