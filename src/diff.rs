@@ -320,7 +320,13 @@ fn diff_table(from: &Table, to: &Table, out: &mut Diff) {
         });
     }
 
-    if from.mysql != to.mysql {
+    // Options the target does not state are the server's business (a snapshot without
+    // `mysql = { … }` accepts whatever engine and charset the server gives a new table).
+    let (lo, to_o) = (&from.mysql, &to.mysql);
+    let options_differ = (lo.engine != to_o.engine && to_o.engine.is_some())
+        || ((lo.charset != to_o.charset || lo.collation != to_o.collation)
+            && to_o.charset.is_some());
+    if options_differ {
         out.changes.push(Change::AlterTableOptions {
             table,
             from: from.mysql.clone(),
