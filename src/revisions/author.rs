@@ -7,9 +7,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use super::author_error::invalid;
+pub use super::author_error::{AuthorError, Written};
 use super::compare::{compare, strip_hints};
+use super::naming::{Names, check_name};
 use super::split::{self, ColumnRename};
-use super::{Drafts, RevisionError, RevisionSet, read_sources};
+use super::{Drafts, RevisionSet, read_sources};
 use crate::diff::{self, Change};
 use crate::schema::model::Schema;
 use crate::snapshot::{
@@ -25,54 +28,6 @@ pub struct NewRevision {
     /// Write only this branch's revision.
     pub branch: Option<Branch>,
     pub description: Option<String>,
-}
-
-/// A revision file written.
-#[derive(Debug, Clone)]
-pub struct Written {
-    pub path: PathBuf,
-    pub name: String,
-    pub branch: Option<Branch>,
-    pub parents: Vec<String>,
-    pub depends_on: Vec<String>,
-    /// What the revision changes, in words.
-    pub changes: Vec<String>,
-    /// Its data migrations: (name, phase, still to be written).
-    pub data_migrations: Vec<(String, &'static str, bool)>,
-}
-
-/// Why nothing was written.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum AuthorError {
-    /// A plain problem (bad name, existing file, unreadable directory, nothing to do).
-    #[error("{message}")]
-    Invalid {
-        message: String,
-        #[help]
-        help: Option<String>,
-    },
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Snapshot(SnapshotError),
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Revisions(RevisionError),
-    /// Changes that cannot be written as asked, each pointing at where it is written.
-    #[error("{message}")]
-    Changes {
-        message: String,
-        #[help]
-        help: Option<String>,
-        #[related]
-        at: Vec<SnapshotError>,
-    },
-}
-
-pub(super) fn invalid(message: impl Into<String>, help: Option<&str>) -> AuthorError {
-    AuthorError::Invalid {
-        message: message.into(),
-        help: help.map(str::to_string),
-    }
 }
 
 /// `revision init`: writes the working schema from the heads of `revisions_dir`, one file per
@@ -163,7 +118,7 @@ pub fn new(
             Some("edit the working schema first, then run `revision new` again"),
         ));
     }
-    let names = Names::choose(&set, req)?;
+    let names = Names::choose(&set, &req.name, req.branch)?;
     let plan = Plan::build(&set, &heads, &want, &d.changes, &renames, &names, req)?;
     refuse_misplaced(&plan, &work, &set, req)?;
     plan.write(&set, revisions_dir, &want, req)
@@ -190,17 +145,6 @@ fn root(work: &WorkingSchema, dir: &Path, req: &NewRevision) -> Result<Vec<Writt
     }])
 }
 
-fn check_name(name: &str) -> Result<(), AuthorError> {
-    if snap::is_revision_name(name) {
-        Ok(())
-    } else {
-        Err(invalid(
-            format!("invalid revision name `{name}`"),
-            Some("use letters, digits and underscores, at most 32 of them (e.g. `2025_1`)"),
-        ))
-    }
-}
-
 fn meta(
     name: &str,
     parents: Vec<String>,
@@ -216,76 +160,6 @@ fn meta(
         description: req.description.clone(),
         built_on: BTreeMap::new(),
     }
-}
-
-/// The names of the pair: `<release>_expand<NN>` and `<release>_contract<NN>`.
-struct Names {
-    release: String,
-    number: String,
-    expand: String,
-    contract: String,
-}
-
-impl Names {
-    fn choose(set: &RevisionSet, req: &NewRevision) -> Result<Names, AuthorError> {
-        let (release, fixed) = match split_name(&req.name) {
-            Some((release, branch, number)) => {
-                if req.branch.is_some_and(|b| b != branch) {
-                    return Err(invalid(
-                        format!(
-                            "`{}` names a {} revision but --branch says {}",
-                            req.name,
-                            branch.as_str(),
-                            req.branch.map_or("", Branch::as_str)
-                        ),
-                        Some("give the release alone (e.g. `2025_1`) or a name on that branch"),
-                    ));
-                }
-                (release, Some(number))
-            }
-            None => (req.name.clone(), None),
-        };
-        let pair = |n: &str| {
-            (
-                format!("{release}_expand{n}"),
-                format!("{release}_contract{n}"),
-            )
-        };
-        let number = match fixed {
-            Some(n) => n,
-            None => (1..100)
-                .map(|i| format!("{i:02}"))
-                .find(|n| {
-                    let (e, c) = pair(n);
-                    !set.contains(&e) && !set.contains(&c)
-                })
-                .ok_or_else(|| invalid(format!("release `{release}` has 99 revisions"), None))?,
-        };
-        let (expand, contract) = pair(&number);
-        for n in [&expand, &contract] {
-            check_name(n)?;
-        }
-        Ok(Names {
-            release,
-            number,
-            expand,
-            contract,
-        })
-    }
-}
-
-/// `2025_1_expand02` → (`2025_1`, expand, `02`).
-fn split_name(name: &str) -> Option<(String, Branch, String)> {
-    for b in [Branch::Expand, Branch::Contract] {
-        let tag = format!("_{}", b.as_str());
-        if let Some(i) = name.rfind(&tag) {
-            let number = &name[i + tag.len()..];
-            if !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()) && i > 0 {
-                return Some((name[..i].to_string(), b, number.to_string()));
-            }
-        }
-    }
-    None
 }
 
 /// What `revision new` is about to write.
@@ -642,23 +516,4 @@ pub(super) fn write_files(dir: &Path, files: &[(PathBuf, String)]) -> Result<(),
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_split_into_release_branch_and_number() {
-        assert_eq!(
-            split_name("2025_1_expand02"),
-            Some(("2025_1".into(), Branch::Expand, "02".into()))
-        );
-        assert_eq!(
-            split_name("rocky_contract01"),
-            Some(("rocky".into(), Branch::Contract, "01".into()))
-        );
-        assert_eq!(split_name("2025_1"), None);
-        assert_eq!(split_name("_expand01"), None);
-    }
 }

@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::author::{AuthorError, invalid};
+use super::author_error::{AuthorError, invalid};
 use super::compare::{Mismatch, compare};
 use super::{RevisionSet, read_sources};
 use crate::snapshot::{

@@ -13,7 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::author::{AuthorError, Written, invalid, load_history, locate_change, write_files};
+use super::author::{load_history, locate_change, write_files};
+use super::author_error::{AuthorError, Written, invalid};
 use super::compare::strip_hints;
 use super::split::contract_reason;
 use super::{Drafts, RevisionSet, read_sources};
