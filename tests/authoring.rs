@@ -566,3 +566,35 @@ async fn example_project_rolls_forward(dialect: Dialect) {
 }
 
 per_dialect!(example_project_rolls_forward);
+
+/// `--branch contract` alone: a rename is a real rename (a contract revision's data steps run
+/// before its DDL, so add-copy-drop cannot be done in it), and rows keep their values.
+#[tokio::test]
+async fn a_contract_revision_alone_renames_in_place() {
+    let db = TestDb::create(Dialect::Sqlite).await.expect("SQLite");
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("schema")).unwrap();
+    std::fs::write(p.join("schema/items.toml"), INITIAL_ITEMS).unwrap();
+    assert_eq!(gm_in(p, &["revision", "new", "initial"]).code, 0);
+    let url = db.url.as_str();
+    assert_eq!(db_in(p, url, &["db", "sync"]).code, 0);
+    db.exec("INSERT INTO items (name) VALUES ('bolt')").await;
+    edit(
+        &p.join("schema/items.toml"),
+        r#"{ name = "name", type = "string(40)", nullable = false }"#,
+        r#"{ name = "title", type = "string(40)", nullable = false, renamed_from = "name" }"#,
+    );
+    let r = gm_in(p, &["revision", "new", "2025_1", "--branch", "contract"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "Created revisions/2025_1_contract01.toml (contract; parent initial)\n    rename column items.name to title\n"
+    );
+    assert!(!p.join("revisions/2025_1_expand01.toml").exists());
+    let r = db_in(p, url, &["db", "sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(db_in(p, url, &["db", "drift"]).code, 0);
+    assert_eq!(db.rows("SELECT title FROM items").await, vec![vec!["bolt"]]);
+    assert_eq!(gm_in(p, &["revision", "check"]).code, 0);
+}

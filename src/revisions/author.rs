@@ -103,7 +103,13 @@ pub fn new(
         ));
     }
     let heads = set.head_schema();
-    let (want, renames) = split::take_column_renames(&heads, &work.schema);
+    // Renames are add, copy, drop across the two revisions; a contract revision alone renames
+    // (its data steps run before its DDL, so there would be no new column to copy into).
+    let (want, renames) = if req.branch == Some(Branch::Contract) {
+        (work.schema.clone(), vec![])
+    } else {
+        split::take_column_renames(&heads, &work.schema)
+    };
     let d = diff::diff(&heads, &want);
     if let Some(u) = d.unsupported.first() {
         return Err(unsupported(&work, u));

@@ -76,6 +76,25 @@ pub fn check(schema_dir: &Path, revisions_dir: &Path) -> Result<CheckReport, Aut
                 None => unrecorded.push(format!("`{p}`")),
             }
         }
+        let listed = |k: &String| s.meta.parents.contains(k) || s.meta.depends_on.contains(k);
+        let stray: Vec<String> = s
+            .meta
+            .built_on
+            .keys()
+            .filter(|k| !listed(k))
+            .map(|k| format!("`{k}`"))
+            .collect();
+        if !stray.is_empty() {
+            edited.push(at_built_on(
+                s,
+                format!(
+                    "`{}` records the digest of {}, not a parent or dependency of it",
+                    s.meta.name,
+                    stray.join(", ")
+                ),
+                "`glance-manage revision rehash` rewrites `built_on` from the parents".into(),
+            ));
+        }
         if !unrecorded.is_empty() {
             edited.push(at_built_on(
                 s,

@@ -268,23 +268,9 @@ fn parse_meta(
             }
             let mut built_on = BTreeMap::new();
             let built_on_span = r.built_on.as_ref().map(Spanned::span);
+            // Entries are checked by `revision check` (a stale one must not hide a graph error
+            // such as an unknown parent, which the loader reports with its line).
             for (k, v) in r.built_on.map(Spanned::into_inner).unwrap_or_default() {
-                let listed = r
-                    .parents
-                    .iter()
-                    .chain(r.depends_on.iter())
-                    .any(|p| p.get_ref() == k.get_ref());
-                if !listed {
-                    return Err(cx.err_help(
-                        k.span(),
-                        format!(
-                            "`built_on` names `{}`, which is not a parent or dependency of `{name}`",
-                            k.get_ref()
-                        ),
-                        "built_on records the digest of each parent and dependency; \
-                         `glance-manage revision rehash` rewrites it",
-                    ));
-                }
                 built_on.insert(k.into_inner(), v.into_inner());
             }
             let meta = RevisionMeta {
