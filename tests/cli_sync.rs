@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestDb, gm, gm_env, seed_liberty_images};
+use common::{TestDb, gm, gm_fail_after, seed_liberty_images};
 use glance_manage::schema::model::Dialect;
 
 const E: &str = "2024_1_expand01";
@@ -383,8 +383,8 @@ for_each_backend!(
     |db: TestDb| async move {
         assert_eq!(gm(&db.url, &["db", "upgrade", "mitaka02"]).code, 0);
         seed_liberty_images(&db).await;
-        for k in ["3", "12"] {
-            let r = gm_env(&db.url, &["db", "sync"], &[("GLANCE_MANAGE_FAIL_AFTER", k)]);
+        for k in [3, 12] {
+            let r = gm_fail_after(&db.url, &["db", "sync"], k);
             assert_eq!(r.code, 1, "fail after {k}: {r:?}");
             assert!(r.stderr.contains("GLANCE_MANAGE_FAIL_AFTER"), "{r:?}");
         }

@@ -50,7 +50,13 @@ fn percent_encode(s: &str) -> String {
 }
 
 fn run(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Run {
-    let mut g = Gm::new()
+    // Fault injection needs the test-only binary; the shipped one ignores the variable.
+    let g = if env.iter().any(|(k, _)| *k == "GLANCE_MANAGE_FAIL_AFTER") {
+        Gm::fault()
+    } else {
+        Gm::new()
+    };
+    let mut g = g
         .args(args)
         .dir(dir)
         .env("GLANCE_MANAGE_CONNECT_TIMEOUT", "3");

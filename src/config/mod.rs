@@ -84,7 +84,7 @@ pub enum ConfigError {
     #[error("the database connection from {origin} is empty")]
     #[diagnostic(help("set [database] connection to the database URL Glance uses"))]
     EmptyConnection { origin: String },
-    #[error("invalid database URL `{shown}` from {origin}: {reason}")]
+    #[error("invalid database URL {shown} from {origin}: {reason}")]
     #[diagnostic(help(
         "write it as in glance-api.conf, e.g. sqlite:////var/lib/glance/glance.sqlite, \
          mysql+pymysql://glance:PASSWORD@controller/glance or postgresql://glance:PASSWORD@controller/glance"

@@ -64,13 +64,14 @@ impl fmt::Display for DbUrl {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
-#[error("invalid database URL `{shown}`: {reason}")]
+#[error("invalid database URL {shown}: {reason}")]
 #[diagnostic(help(
     "write it as in glance-api.conf, e.g. sqlite:////var/lib/glance/glance.sqlite, \
          mysql+pymysql://glance:PASSWORD@controller/glance or postgresql://glance:PASSWORD@controller/glance"
 ))]
 pub struct UrlError {
-    /// The URL with any password removed.
+    /// The URL quoted with any password removed, or only its length when it has no `://`
+    /// ([`redact_raw`]).
     pub shown: String,
     pub reason: String,
 }
@@ -102,7 +103,9 @@ impl DbUrl {
             reason: reason.to_string(),
         };
         let Some((scheme_full, rest)) = raw.split_once("://") else {
-            return Err(err("missing `://` (expected DIALECT[+DRIVER]://...)"));
+            return Err(err(
+                "missing `://` (expected DIALECT[+DRIVER]://USER:PASSWORD@HOST/DATABASE or sqlite:////PATH)",
+            ));
         };
         let scheme_full = scheme_full.to_ascii_lowercase();
         let (scheme, driver) = match scheme_full.split_once('+') {
@@ -222,13 +225,13 @@ impl DbUrl {
     }
 }
 
-/// Removes the password from a raw URL string for error messages about URLs that did not parse.
-/// Same rule as [`DbUrl::parse`]: the credentials end at the last `@`; everything after the
-/// first `:` before it is the password. Also applied when `://` is missing (`mysql//u:pw@h/db`).
+/// A raw URL string that did not parse, as an error message may show it: in backticks with
+/// the password removed (same rule as [`DbUrl::parse`]: the credentials end at the last `@`;
+/// everything after the first `:` before it is the password). A value without `://` is not
+/// shown at all, only its length: it may be a password pasted in the wrong place.
 pub fn redact_raw(raw: &str) -> String {
-    let (prefix, rest) = match raw.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), raw),
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return format!("({} characters, not shown)", raw.chars().count());
     };
     match rest.rfind('@') {
         Some(at) => {
@@ -237,9 +240,9 @@ pub fn redact_raw(raw: &str) -> String {
                 Some((user, _)) => format!("{user}:***"),
                 None => userinfo.to_string(),
             };
-            format!("{prefix}{masked}{}", &rest[at..])
+            format!("`{scheme}://{masked}{}`", &rest[at..])
         }
-        None => raw.to_string(),
+        None => format!("`{raw}`"),
     }
 }
 
@@ -346,5 +349,39 @@ mod tests {
                 .contains("no database name")
         );
         assert!(DbUrl::parse("not a url").is_err());
+    }
+
+    /// Text without `://` may be a password typed where the URL goes: only its length shows.
+    #[test]
+    fn a_value_without_scheme_is_never_echoed() {
+        for raw in [
+            "hunter2",
+            "  S3cr#t:pw@x  ",
+            "mysql//root:hunter2@h/db",
+            "ünïcödé",
+        ] {
+            let e = DbUrl::parse(raw).unwrap_err();
+            let shown = format!("{e} {e:?}");
+            let n = raw.trim().chars().count();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "invalid database URL ({n} characters, not shown): missing `://` (expected \
+                     DIALECT[+DRIVER]://USER:PASSWORD@HOST/DATABASE or sqlite:////PATH)"
+                ),
+                "{raw}"
+            );
+            for part in raw
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|p| p.len() > 1)
+            {
+                assert!(!shown.contains(part), "`{part}` of {raw:?} shown: {shown}");
+            }
+        }
+        // With `://` the URL is quoted, password masked.
+        assert_eq!(
+            redact_raw("mysql://root:pw@h:x/db"),
+            "`mysql://root:***@h:x/db`"
+        );
     }
 }

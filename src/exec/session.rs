@@ -16,8 +16,27 @@ use crate::config::DbUrl;
 use crate::schema::model::Dialect;
 
 /// Environment variable that makes the executor stop (as if killed) after the k-th statement.
-/// Used by the crash-convergence tests.
+/// Read only by the `glance-manage-fault` binary, which exists only with the test-only
+/// `fault-injection` feature: left in an operator's environment it must not stop a real
+/// `db sync` half-way.
 pub const FAIL_AFTER_ENV: &str = "GLANCE_MANAGE_FAIL_AFTER";
+
+/// The kill point set by [`inject_fail_after`]; absent from builds without the feature.
+#[cfg(feature = "fault-injection")]
+static FAIL_AFTER: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// Makes every later session of this process stop before statement `k + 1` (crash tests).
+#[cfg(feature = "fault-injection")]
+pub fn inject_fail_after(k: usize) {
+    let _ = FAIL_AFTER.set(k);
+}
+
+fn injected_fail_after() -> Option<usize> {
+    #[cfg(feature = "fault-injection")]
+    return FAIL_AFTER.get().copied();
+    #[cfg(not(feature = "fault-injection"))]
+    None
+}
 
 /// A running migration session: the connection, the lock, and the open transaction.
 pub struct Session<'a> {
@@ -50,9 +69,7 @@ impl<'a> Session<'a> {
         mut lock: Box<dyn Locker>,
     ) -> Result<Session<'a>, DbError> {
         let dialect = conn.dialect();
-        let fail_after = std::env::var(FAIL_AFTER_ENV)
-            .ok()
-            .and_then(|v| v.parse().ok());
+        let fail_after = injected_fail_after();
         lock.acquire(conn, wait).await?;
         let in_tx = lock.opens_transaction();
         Ok(Session {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod host;
+pub mod liberty;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -224,7 +225,7 @@ impl Run {
 /// this. `NO_COLOR=1` unless [`Gm::with_color_env`].
 ///
 /// ```ignore
-/// let r = Gm::new().url(&db.url).args(["db", "sync"]).env("GLANCE_MANAGE_FAIL_AFTER", "3").run();
+/// let r = Gm::fault().url(&db.url).args(["db", "sync"]).env("GLANCE_MANAGE_FAIL_AFTER", "3").run();
 /// ```
 pub struct Gm {
     cmd: std::process::Command,
@@ -239,6 +240,15 @@ impl Default for Gm {
 impl Gm {
     pub fn new() -> Gm {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_glance-manage"));
+        cmd.env("NO_COLOR", "1");
+        Gm { cmd }
+    }
+
+    /// The test-only `glance-manage-fault` (feature `fault-injection`, enabled for the tests
+    /// by Cargo.toml's dev-dependency on this package): the same CLI, but it honours
+    /// `GLANCE_MANAGE_FAIL_AFTER`. [`Gm::new`]'s binary, the one that ships, ignores it.
+    pub fn fault() -> Gm {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_glance-manage-fault"));
         cmd.env("NO_COLOR", "1");
         Gm { cmd }
     }
@@ -306,6 +316,15 @@ pub fn gm_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         g = g.env(k, v);
     }
     g.run()
+}
+
+/// Runs the fault-injecting binary, stopped after `k` statements (`GLANCE_MANAGE_FAIL_AFTER`).
+pub fn gm_fail_after(url: &str, args: &[&str], k: usize) -> Run {
+    Gm::fault()
+        .url(url)
+        .args(args)
+        .env("GLANCE_MANAGE_FAIL_AFTER", k.to_string())
+        .run()
 }
 
 /// Runs `glance-manage --database-url URL <args>`.
