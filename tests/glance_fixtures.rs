@@ -22,8 +22,6 @@
 mod common;
 mod engine_support;
 
-use std::path::PathBuf;
-
 use glance_manage::engine::is_bookkeeping;
 use glance_manage::introspect;
 use glance_manage::schema::model::{Dialect, Schema};
@@ -36,13 +34,6 @@ const COMPARED: [(usize, &str); 4] = [
     (16, "2024_1_expand01"),
     (29, "2024_1_contract01"),
 ];
-
-fn dump_path(dialect: Dialect, n: usize, rev: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/glance")
-        .join(backend_dir(dialect))
-        .join(format!("{n:02}_{rev}.sql"))
-}
 
 async fn raw(db: &common::TestDb) -> Schema {
     let mut conn = db.conn().await;
@@ -61,33 +52,8 @@ async fn raw(db: &common::TestDb) -> Schema {
     s
 }
 
-/// A fresh database holding what Glance created at dump `n`.
-async fn load_dump(dialect: Dialect, n: usize, rev: &str) -> Option<common::TestDb> {
-    let path = dump_path(dialect, n, rev);
-    let sql = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let db = common::TestDb::create(dialect).await?;
-    let sql = match dialect {
-        // SHOW CREATE TABLE output is in name order: referenced tables may come later.
-        Dialect::Mysql => format!("SET FOREIGN_KEY_CHECKS=0;\n{sql}"),
-        _ => sql,
-    };
-    db.exec(&sql).await;
-    Some(db)
-}
-
-/// A dump without its trailing `-- alembic_version: …` line.
-fn schema_text(dialect: Dialect, n: usize, rev: &str) -> String {
-    let path = dump_path(dialect, n, rev);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .filter(|l| !l.starts_with("-- alembic_version:"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 async fn compare(dialect: Dialect, n: usize, rev: &str, ours: &Schema) -> Vec<String> {
-    let Some(glance_db) = load_dump(dialect, n, rev).await else {
+    let Some(glance_db) = load_glance_dump(dialect, n, rev).await else {
         return vec![];
     };
     let glance = raw(&glance_db).await;
@@ -143,7 +109,7 @@ async fn walk_same_as_glance(dialect: Dialect) {
         // Glance's dump did not change at this revision (apart from the version-row comment):
         // then ours must not have changed either, and loading the same DDL again proves
         // nothing new.
-        let dump = schema_text(dialect, i + 1, rev);
+        let dump = glance_dump_text(dialect, i + 1, rev);
         if dump == previous_dump {
             for d in raw_differences(&previous_ours, &ours) {
                 problems.push(format!(

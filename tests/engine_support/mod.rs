@@ -28,6 +28,40 @@ pub fn backend_dir(d: Dialect) -> &'static str {
     }
 }
 
+/// `fixtures/glance/<backend>/NN_<rev>.sql`: the schema real Glance had after revision `rev`,
+/// the `n`-th of its walk (see `fixtures/glance/README.md`).
+pub fn glance_dump_path(dialect: Dialect, n: usize, rev: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/glance")
+        .join(backend_dir(dialect))
+        .join(format!("{n:02}_{rev}.sql"))
+}
+
+/// A Glance dump without its trailing `-- alembic_version: …` line.
+pub fn glance_dump_text(dialect: Dialect, n: usize, rev: &str) -> String {
+    let path = glance_dump_path(dialect, n, rev);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.starts_with("-- alembic_version:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A fresh database holding what Glance created at dump `n`.
+pub async fn load_glance_dump(dialect: Dialect, n: usize, rev: &str) -> Option<TestDb> {
+    let path = glance_dump_path(dialect, n, rev);
+    let sql = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let db = TestDb::create(dialect).await?;
+    let sql = match dialect {
+        // SHOW CREATE TABLE output is in name order: referenced tables may come later.
+        Dialect::Mysql => format!("SET FOREIGN_KEY_CHECKS=0;\n{sql}"),
+        _ => sql,
+    };
+    db.exec(&sql).await;
+    Some(db)
+}
+
 pub async fn read_live(conn: &mut Conn) -> Live {
     engine::read_live(conn)
         .await
