@@ -162,6 +162,10 @@ fn closed_ports_and_config_files() {
             k == 1,
         );
     }
+    assert!(
+        n >= 89,
+        "{n} runs (README \"Guarantees\" counts at least 89)"
+    );
     eprintln!("{n} runs against closed ports and config files");
 }
 
@@ -269,6 +273,10 @@ fn wrong_credentials_on_the_servers() {
             n += all_commands(url, &["--database-url", url], dir.path(), true, full);
         }
     }
+    assert!(
+        n >= 66,
+        "{n} runs (README \"Guarantees\" counts at least 66)"
+    );
     eprintln!("{n} runs with wrong credentials");
 }
 
@@ -384,6 +392,10 @@ async fn successful_connections(dialect: Dialect) {
             .await;
         admin.close().await;
     }
+    assert!(
+        n >= 18,
+        "{dialect}: {n} runs (README \"Guarantees\" counts at least 18)"
+    );
     eprintln!("{dialect}: {n} successful runs with a password in the URL");
 }
 
