@@ -261,12 +261,11 @@ pub async fn seed_bulk_images(db: &TestDb, n: usize) {
         Dialect::Postgres => "'bulk-' || LPAD(CAST(i AS TEXT), 6, '0')",
         Dialect::Sqlite => "'bulk-' || SUBSTR('000000' || i, -6)",
     };
-    let (t, f) = ("TRUE", "FALSE");
     db.exec(&format!(
         "INSERT INTO images (id, name, size, status, is_public, created_at, deleted, min_disk, min_ram, protected) \
-         SELECT {id}, 'bulk', i, 'active', CASE WHEN MOD(i, 3) = 0 THEN {t} ELSE {f} END, '2015-10-01 00:00:00', {f}, 0, 0, {f} \
-         FROM ({numbers}) AS n"
-    ).replace("MOD(i, 3)", if db.dialect == Dialect::Sqlite { "(i % 3)" } else { "MOD(i, 3)" }))
+         SELECT {id}, 'bulk', i, 'active', CASE WHEN i % 3 = 0 THEN TRUE ELSE FALSE END, \
+         '2015-10-01 00:00:00', FALSE, 0, 0, FALSE FROM ({numbers}) AS n"
+    ))
     .await;
 }
 
