@@ -2,6 +2,7 @@
 //! the machine's real servers.
 #![allow(dead_code)]
 
+pub mod galera;
 pub mod host;
 pub mod liberty;
 
