@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use miette::{Diagnostic, Report};
 
-use crate::config::DbUrl;
+use crate::config::{DatabaseOptions, DbUrl};
 use crate::engine::target::TargetError;
+use crate::exec::{Conn, DbError, OpenMode};
 use crate::revisions::RevisionSet;
 
 /// Everything a command needs: where the database is and which history to use, resolved once
@@ -17,9 +18,25 @@ pub struct Context {
     pub json: bool,
     pub color: bool,
     pub lock_timeout: Duration,
+    /// `[database]` options that change the session (`mysql_wsrep_sync_wait`).
+    pub db_options: DatabaseOptions,
+    /// `--verbose`: say what the connection found (a Galera cluster).
+    pub verbose: bool,
 }
 
 impl Context {
+    /// Connects to the database with the configured session options; with `--verbose`, says
+    /// on stderr when the server is a Galera node and how the session is set up for it.
+    pub async fn connect(&self, mode: OpenMode) -> Result<Conn, DbError> {
+        let conn = Conn::connect_with(&self.url, mode, &self.db_options).await?;
+        if self.verbose
+            && let Some(g) = conn.galera()
+        {
+            super::output::note(&g.describe());
+        }
+        Ok(conn)
+    }
+
     /// Whether the database exists (a SQLite file that was never created does not; commands
     /// that only read must not create it).
     pub fn database_exists(&self) -> bool {

@@ -63,7 +63,7 @@ async fn read_rows(ctx: &Context) -> Result<(Vec<String>, Dialect, Option<Conn>)
     if !ctx.database_exists() {
         return Ok((vec![], ctx.url.dialect, None));
     }
-    let mut conn = Conn::connect(&ctx.url, OpenMode::Existing).await?;
+    let mut conn = ctx.connect(OpenMode::Existing).await?;
     match version_table::read(&mut conn).await {
         Ok(rows) => {
             let d = conn.dialect();
@@ -239,7 +239,7 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
     let target = resolve_target(&ctx.revisions, version).map_err(target_failure)?;
     // One connection serves the introspection and the pending-row counts.
     let mut conn = if ctx.database_exists() {
-        Some(Conn::connect(&ctx.url, OpenMode::Existing).await?)
+        Some(ctx.connect(OpenMode::Existing).await?)
     } else {
         None
     };
@@ -296,7 +296,8 @@ struct DriftJson<'a> {
 
 pub async fn drift(ctx: &Context) -> CmdResult {
     // Every failure of `db drift` exits 2 (1 means "drift found").
-    let mut conn = Conn::connect(&ctx.url, OpenMode::Existing)
+    let mut conn = ctx
+        .connect(OpenMode::Existing)
         .await
         .map_err(|e| Failure::from(e).with_code(2))?;
     let live = engine::read_live(&mut conn)

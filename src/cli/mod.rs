@@ -205,7 +205,10 @@ pub fn main() -> ExitCode {
 /// files, and reports the choice on stderr: always when it is the embedded default, with
 /// `--verbose` otherwise. `connects` is false for commands that never open the database:
 /// they do not fail on configuration they do not use.
-fn database(g: &GlobalArgs, connects: bool) -> Result<config::DbUrl, Failure> {
+fn database(
+    g: &GlobalArgs,
+    connects: bool,
+) -> Result<(config::DbUrl, config::DatabaseOptions), Failure> {
     let argv: Vec<String> = std::env::args().collect();
     let cli_sources = config::discovery::interleave(&g.config_file, &g.config_dir, &argv);
     let resolved = config::Config::load(&cli_sources, config::Environment::from_process())
@@ -213,10 +216,10 @@ fn database(g: &GlobalArgs, connects: bool) -> Result<config::DbUrl, Failure> {
     let resolved = match resolved {
         Ok(r) => r,
         Err(e) if connects => return Err(e.into()),
-        Err(_) => return Ok(config::DbUrl::default_sqlite()),
+        Err(_) => return Ok((config::DbUrl::default_sqlite(), Default::default())),
     };
     if !connects {
-        return Ok(resolved.url);
+        return Ok((resolved.url, resolved.options));
     }
     if resolved.origin == config::Origin::EmbeddedDefault {
         note(&format!(
@@ -236,7 +239,7 @@ fn database(g: &GlobalArgs, connects: bool) -> Result<config::DbUrl, Failure> {
             .collect();
         note(&format!("configuration files read: {}", files.join(", ")));
     }
-    Ok(resolved.url)
+    Ok((resolved.url, resolved.options))
 }
 
 /// The `--format` a command runs with: its own, or the old position before `db`; a format the
@@ -281,7 +284,7 @@ fn context(
     format: Option<Format>,
     connects: bool,
 ) -> Result<Context, Failure> {
-    let url = database(g, connects)?;
+    let (url, db_options) = database(g, connects)?;
     let revisions = match &g.revisions {
         Some(dir) => RevisionSet::from_dir(dir)?,
         None => RevisionSet::builtin()?,
@@ -292,6 +295,8 @@ fn context(
         json: format == Some(Format::Json),
         color,
         lock_timeout: Duration::from_secs(g.lock_timeout),
+        db_options,
+        verbose: g.verbose,
     })
 }
 

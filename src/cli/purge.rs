@@ -6,8 +6,8 @@ use super::args::{PurgeArgs, py_int};
 use super::context::{CmdResult, Context, Failure, Message, fail};
 use super::output::{json, note, out};
 use super::progress::{Display, Progress};
+use crate::exec::OpenMode;
 use crate::exec::connection::redact;
-use crate::exec::{Conn, OpenMode};
 use crate::observe::Observer;
 use crate::purge::{self, Event, Mode, Options, PURGE_FAILED, PurgeError, Report, now_micros};
 
@@ -229,7 +229,7 @@ pub async fn purge(ctx: &Context, args: &PurgeArgs, images_table: bool) -> CmdRe
         dry_run: args.dry_run,
         skip_referenced: args.skip_referenced,
     };
-    let mut conn = Conn::connect(&ctx.url, OpenMode::Existing).await?;
+    let mut conn = ctx.connect(OpenMode::Existing).await?;
     let mut obs = CliObserver {
         age,
         log: !ctx.json,

@@ -9,23 +9,62 @@ use serde::Serialize;
 use super::context::{CmdResult, Context, Failure, target_failure};
 use super::glance;
 use super::output::{json, note, out, render_failure};
+use super::progress::{Display, Progress};
 use crate::engine::runner::{self, Command, Event, RunError};
 use crate::engine::target::{resolve_revision, resolve_target};
-use crate::exec::{Conn, OpenMode};
+use crate::exec::OpenMode;
 use crate::observe::Observer;
 use crate::plan::Phase;
 
-/// Prints Glance's line for each milestone and a note for each object left alone.
-struct GlanceLines;
+/// Prints Glance's line for each milestone and a note for each object left alone and each
+/// retry; data-migration batches show as progress on stderr.
+struct GlanceLines {
+    display: Display,
+    /// The data migration being counted, by name.
+    progress: Option<(String, Progress)>,
+}
 
 impl Observer<Event> for GlanceLines {
     fn on(&mut self, event: &Event) {
         match event {
             Event::Milestone(m) => out(&glance::milestone_line(m)),
             Event::LeftAlone { object } => note(&format!("note: left alone: {object}")),
+            Event::Retried {
+                what,
+                code,
+                attempt,
+                delay,
+            } => note(&retry_line(what, code, *attempt, *delay)),
+            Event::DataBatch {
+                name,
+                rows,
+                pending,
+                ..
+            } => {
+                if self.progress.as_ref().is_none_or(|(n, _)| n != name) {
+                    let p = Progress::start(self.display, name.clone(), *pending);
+                    self.progress = Some((name.clone(), p));
+                }
+                if let Some((_, p)) = &mut self.progress {
+                    p.advance(*rows);
+                }
+            }
+            Event::DataMigrated { .. } => {
+                if let Some((_, p)) = self.progress.take() {
+                    p.finish();
+                }
+            }
             _ => {}
         }
     }
+}
+
+fn retry_line(what: &str, code: &str, attempt: u32, delay: std::time::Duration) -> String {
+    format!(
+        "note: retrying after error {code} (deadlock, Galera certification conflict or lock wait), \
+         attempt {attempt}, in {} ms: {what}",
+        delay.as_millis()
+    )
 }
 
 /// `--format json` of a run: what was applied, with timings (docs/json-output.md).
@@ -43,9 +82,14 @@ struct RunReport {
     data_migrations: Vec<DataJson>,
     versions_written: Vec<VersionsJson>,
     left_alone: Vec<String>,
+    /// Statements and reads run again after a transient error.
+    retries: Vec<RetryJson>,
     seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Batches of the data migration under way.
+    #[serde(skip)]
+    batches: u64,
 }
 
 #[derive(Serialize)]
@@ -61,6 +105,16 @@ struct DataJson {
     revision: String,
     name: String,
     rows: u64,
+    /// Statements run for it (one per key-range batch).
+    batches: u64,
+    seconds: f64,
+}
+
+#[derive(Serialize)]
+struct RetryJson {
+    what: String,
+    code: String,
+    attempt: u32,
     seconds: f64,
 }
 
@@ -92,11 +146,27 @@ impl Observer<Event> for RunReport {
                 name,
                 rows,
                 elapsed,
-            } => self.data_migrations.push(DataJson {
-                revision: revision.clone(),
-                name: name.clone(),
-                rows: *rows,
-                seconds: elapsed.as_secs_f64(),
+            } => {
+                let batches = std::mem::take(&mut self.batches);
+                self.data_migrations.push(DataJson {
+                    revision: revision.clone(),
+                    name: name.clone(),
+                    rows: *rows,
+                    batches,
+                    seconds: elapsed.as_secs_f64(),
+                })
+            }
+            Event::DataBatch { .. } => self.batches += 1,
+            Event::Retried {
+                what,
+                code,
+                attempt,
+                delay,
+            } => self.retries.push(RetryJson {
+                what: what.clone(),
+                code: code.clone(),
+                attempt: *attempt,
+                seconds: delay.as_secs_f64(),
             }),
             Event::VersionsWritten { from, to } => {
                 if self.versions_written.is_empty() {
@@ -136,14 +206,14 @@ async fn run(ctx: &Context, name: &'static str, command: Command) -> CmdResult {
         command: name,
         ..RunReport::default()
     };
-    let result = match Conn::connect(&ctx.url, OpenMode::Create).await {
+    let mut lines = GlanceLines {
+        display: Display::for_stderr(ctx.json),
+        progress: None,
+    };
+    let result = match ctx.connect(OpenMode::Create).await {
         Err(e) => Err(Failure::from(e)),
         Ok(mut conn) => {
-            let obs: &mut dyn Observer<Event> = if ctx.json {
-                &mut report
-            } else {
-                &mut GlanceLines
-            };
+            let obs: &mut dyn Observer<Event> = if ctx.json { &mut report } else { &mut lines };
             let r = runner::run_locked(
                 &mut conn,
                 &ctx.url,

@@ -5,6 +5,7 @@
 //! Drops are only planned for objects that some revision declared: a table or column no
 //! snapshot ever knew (another application's, an operator's) is left alone and reported.
 
+mod data_run;
 pub mod drift;
 pub mod refusal;
 pub mod rolling;
@@ -15,6 +16,7 @@ pub mod upgrade;
 use std::collections::BTreeSet;
 
 use crate::exec::connection::{Conn, DbError};
+use crate::exec::retry::{Retried, RetryPolicy};
 use crate::exec::version_table::{self, ALEMBIC_VERSION, MIGRATE_VERSION};
 use crate::introspect;
 use crate::normalize::normalize;
@@ -72,7 +74,32 @@ impl Live {
     }
 }
 
+/// Reads the live database in one consistent snapshot where the backend has one
+/// ([`Conn::begin_snapshot`]), so a schema changing under a reader cannot be seen half-built;
+/// a read aborted by a deadlock or a Galera conflict is read again.
 pub async fn read_live(conn: &mut Conn) -> Result<Live, DbError> {
+    read_live_reporting(conn, &mut |_| {}).await
+}
+
+/// [`read_live`], telling `on_retry` about each retry.
+pub async fn read_live_reporting(
+    conn: &mut Conn,
+    on_retry: &mut dyn FnMut(&Retried),
+) -> Result<Live, DbError> {
+    RetryPolicy::default()
+        .run("reading the schema", on_retry, async || {
+            let opened = conn
+                .begin_snapshot()
+                .await
+                .map_err(|e| DbError::statement("cannot start a consistent read", e))?;
+            let live = read_live_once(conn).await;
+            conn.end_snapshot(opened).await;
+            live
+        })
+        .await
+}
+
+async fn read_live_once(conn: &mut Conn) -> Result<Live, DbError> {
     let dialect = conn.dialect();
     let intro = introspect::introspect(conn).await?;
     let mut raw = intro.schema;

@@ -13,12 +13,15 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::data_run;
 use super::drift::schema_matches;
 use super::refusal::{Refusal, legacy_revision};
-use super::rolling::{pending_of, pending_rows};
+use super::rolling::pending_rows;
 use super::target::{Target, current_id};
 use super::upgrade::DataStep;
-use super::{EngineError, Live, active_migrations, applied_set, plan_upgrade_to, read_live};
+use super::{
+    EngineError, Live, active_migrations, applied_set, plan_upgrade_to, read_live_reporting,
+};
 use crate::config::DbUrl;
 use crate::exec::connection::{Conn, DbError};
 use crate::exec::{Session, version_table};
@@ -103,6 +106,24 @@ pub enum Event {
         from: Vec<String>,
         to: Vec<String>,
     },
+    /// One batch of a data migration: `rows` changed, `done` so far (of `pending`, when the
+    /// step can count what it owes).
+    DataBatch {
+        revision: String,
+        name: String,
+        rows: u64,
+        done: u64,
+        pending: Option<u64>,
+        batch_size: u64,
+    },
+    /// A statement or read was run again after a deadlock, a Galera certification conflict or
+    /// a lock wait time-out (`code`: the server's error code).
+    Retried {
+        what: String,
+        code: String,
+        attempt: u32,
+        delay: Duration,
+    },
 }
 
 /// Why a run stopped.
@@ -170,8 +191,23 @@ impl Runner<'_, '_> {
     }
 
     /// Runs `command` inside the session (the caller finishes or aborts it).
+    /// The live state, read in one snapshot under the lock; retries reported.
+    async fn read(&mut self) -> Result<Live, DbError> {
+        let mut retries = vec![];
+        let live = read_live_reporting(self.session.conn, &mut |r| retries.push(r.clone())).await;
+        for r in retries {
+            self.obs.on(&Event::Retried {
+                what: r.what,
+                code: r.code,
+                attempt: r.attempt,
+                delay: r.delay,
+            });
+        }
+        live
+    }
+
     pub async fn run(&mut self, command: &Command) -> Result<(), RunError> {
-        let live = read_live(self.session.conn).await?;
+        let live = self.read().await?;
         match command {
             Command::Stamp { revision, force } => self.stamp(&live, revision, *force).await,
             Command::Sync {
@@ -181,7 +217,7 @@ impl Runner<'_, '_> {
                 if live.heads().is_empty() {
                     self.stamp(&live, current, false).await?;
                 }
-                let live = read_live(self.session.conn).await?;
+                let live = self.read().await?;
                 self.upgrade(live, command).await
             }
             _ => {
@@ -245,7 +281,9 @@ impl Runner<'_, '_> {
     }
 
     async fn write_heads(&mut self, from: &[String], to: &[String]) -> Result<(), DbError> {
-        self.session.write_heads(from, to).await?;
+        let result = self.session.write_heads(from, to).await;
+        data_run::report_retries(self.session, self.obs);
+        result?;
         self.obs.on(&Event::VersionsWritten {
             from: from.to_vec(),
             to: to.to_vec(),
@@ -258,7 +296,9 @@ impl Runner<'_, '_> {
         for step in steps {
             let statements = plan::render_op(self.session.dialect(), &step.op);
             let started = Instant::now();
-            self.session.run_statements(&statements).await?;
+            let result = self.session.run_statements(&statements).await;
+            data_run::report_retries(self.session, self.obs);
+            result?;
             self.obs.on(&Event::StepApplied {
                 phase: step.phase,
                 summary: step.summary.clone(),
@@ -271,25 +311,7 @@ impl Runner<'_, '_> {
 
     /// Runs the data steps that still have rows to migrate; returns the rows changed.
     async fn run_data(&mut self, steps: &[DataStep]) -> Result<u64, DbError> {
-        let mut rows = 0;
-        for s in steps {
-            if s.pending.is_some() && pending_of(self.session.conn, s).await? == 0 {
-                continue;
-            }
-            let started = Instant::now();
-            let mut n = 0;
-            for st in &s.statements {
-                n += self.session.run_statement(st).await?;
-            }
-            rows += n;
-            self.obs.on(&Event::DataMigrated {
-                revision: s.revision.clone(),
-                name: s.name.clone(),
-                rows: n,
-                elapsed: started.elapsed(),
-            });
-        }
-        Ok(rows)
+        data_run::run_data(self.session, self.revs, steps, self.obs).await
     }
 
     /// Runs DDL steps and data steps of one phase and moves the version rows, in one
@@ -373,9 +395,10 @@ impl Runner<'_, '_> {
                     self.obs.on(&Event::PhaseStarted {
                         phase: Phase::Migrate,
                     });
-                    self.session.begin_phase().await?;
+                    // No phase transaction: each batch commits on its own (PostgreSQL; MySQL
+                    // has no other way), so a large table is not locked for the whole phase.
+                    // What a stopped run leaves, `pending` finds and the next run finishes.
                     let rows = self.run_data(&active).await?;
-                    self.session.commit_phase().await?;
                     self.say(Milestone::Migrated { rows });
                 } else {
                     self.say(Milestone::MigrationUpToDate);
@@ -547,9 +570,8 @@ impl Runner<'_, '_> {
         self.obs.on(&Event::PhaseStarted {
             phase: Phase::Migrate,
         });
-        self.session.begin_phase().await?;
+        // Batches commit on their own (see `Command::Migrate`).
         let rows = self.run_data(&p.migrate).await?;
-        self.session.commit_phase().await?;
         if rows > 0 {
             self.say(Milestone::Migrated { rows });
         } else if glance_flow {

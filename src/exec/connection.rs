@@ -12,7 +12,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::types::chrono::{NaiveDate, NaiveDateTime};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
-use crate::config::{DbUrl, sqlite_path};
+use super::galera::{self, Galera};
+use super::retry;
+use crate::config::{DatabaseOptions, DbUrl, sqlite_path};
 use crate::schema::model::Dialect;
 
 /// A database error, already stripped of anything secret.
@@ -52,7 +54,12 @@ impl DbError {
     pub fn statement(context: &str, e: sqlx::Error) -> DbError {
         let (kind, code, detail) = match &e {
             sqlx::Error::Database(d) => {
-                let code = d.code().map(|c| c.to_string());
+                // MySQL's error number says more than its SQLSTATE (1213 and 1205 share
+                // classes with unrelated errors), so it is the code kept for MySQL.
+                let code = match d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                    Some(m) => Some(m.number().to_string()),
+                    None => d.code().map(|c| c.to_string()),
+                };
                 let kind = if d.is_foreign_key_violation() {
                     DbErrorKind::ForeignKey
                 } else if matches!(code.as_deref(), Some("5") | Some("8") | Some("517")) {
@@ -68,9 +75,12 @@ impl DbError {
             | sqlx::Error::Configuration(_) => (DbErrorKind::Connect, None, e.to_string()),
             _ => (DbErrorKind::Statement, None, e.to_string()),
         };
+        let help = code
+            .as_deref()
+            .and_then(|c| super::retry::galera_help(c, &detail));
         DbError {
             message: format!("{context}: {detail}"),
-            help: None,
+            help,
             code,
             kind,
         }
@@ -102,7 +112,8 @@ pub enum OpenMode {
 pub enum Conn {
     Sqlite(SqliteConnection),
     Postgres(PgConnection),
-    Mysql(MySqlConnection),
+    /// With what the connection found out about a Galera cluster behind it.
+    Mysql(MySqlConnection, Option<Box<Galera>>),
 }
 
 /// A cell of a result row, decoded without knowing the column type in advance.
@@ -157,6 +168,16 @@ pub enum Param<'a> {
 
 impl Conn {
     pub async fn connect(url: &DbUrl, mode: OpenMode) -> Result<Conn, DbError> {
+        Self::connect_with(url, mode, &DatabaseOptions::default()).await
+    }
+
+    /// [`Conn::connect`] with the `[database]` options that change the session
+    /// (`mysql_wsrep_sync_wait`).
+    pub async fn connect_with(
+        url: &DbUrl,
+        mode: OpenMode,
+        options: &DatabaseOptions,
+    ) -> Result<Conn, DbError> {
         let ctx = format!("cannot connect to {url}");
         match url.dialect {
             Dialect::Sqlite => {
@@ -235,8 +256,32 @@ impl Conn {
                     .execute(&mut conn)
                     .await
                     .map_err(|e| DbError::from_sqlx(e, url, &ctx))?;
-                Ok(Conn::Mysql(conn))
+                let galera = galera::detect(&mut conn, options.mysql_wsrep_sync_wait)
+                    .await
+                    .map_err(|e| DbError::from_sqlx(e, url, &ctx))?;
+                if let Some(g) = &galera
+                    && !g.ready
+                {
+                    return Err(DbError {
+                        message: format!(
+                            "{ctx}: the Galera node is not ready (wsrep_ready=OFF, state {})",
+                            g.node_state
+                        ),
+                        help: retry::galera_help("1047", ""),
+                        code: Some("1047".into()),
+                        kind: DbErrorKind::Connect,
+                    });
+                }
+                Ok(Conn::Mysql(conn, galera.map(Box::new)))
             }
+        }
+    }
+
+    /// The Galera cluster behind a MySQL connection, if any.
+    pub fn galera(&self) -> Option<&Galera> {
+        match self {
+            Conn::Mysql(_, g) => g.as_deref(),
+            _ => None,
         }
     }
 
@@ -244,7 +289,7 @@ impl Conn {
         match self {
             Conn::Sqlite(_) => Dialect::Sqlite,
             Conn::Postgres(_) => Dialect::Postgres,
-            Conn::Mysql(_) => Dialect::Mysql,
+            Conn::Mysql(..) => Dialect::Mysql,
         }
     }
 
@@ -254,7 +299,7 @@ impl Conn {
         Ok(match self {
             Conn::Sqlite(c) => sqlx::raw_sql(sql).execute(c).await?.rows_affected(),
             Conn::Postgres(c) => sqlx::raw_sql(sql).execute(c).await?.rows_affected(),
-            Conn::Mysql(c) => sqlx::raw_sql(sql).execute(c).await?.rows_affected(),
+            Conn::Mysql(c, _) => sqlx::raw_sql(sql).execute(c).await?.rows_affected(),
         })
     }
 
@@ -274,7 +319,7 @@ impl Conn {
                 .iter()
                 .map(decode_pg)
                 .collect(),
-            Conn::Mysql(c) => sqlx::query(sql)
+            Conn::Mysql(c, _) => sqlx::query(sql)
                 .fetch_all(c)
                 .await?
                 .iter()
@@ -306,7 +351,7 @@ impl Conn {
         Ok(match self {
             Conn::Sqlite(c) => bound!(c, decode_sqlite),
             Conn::Postgres(c) => bound!(c, decode_pg),
-            Conn::Mysql(c) => bound!(c, decode_mysql),
+            Conn::Mysql(c, _) => bound!(c, decode_mysql),
         })
     }
 
@@ -332,7 +377,7 @@ impl Conn {
         Ok(match self {
             Conn::Sqlite(c) => bound!(c),
             Conn::Postgres(c) => bound!(c),
-            Conn::Mysql(c) => bound!(c),
+            Conn::Mysql(c, _) => bound!(c),
         })
     }
 
@@ -342,6 +387,27 @@ impl Conn {
         match self {
             Conn::Postgres(_) => format!("${n}"),
             _ => "?".to_string(),
+        }
+    }
+
+    /// Opens a read-only transaction whose reads all see one snapshot (PostgreSQL: REPEATABLE
+    /// READ, whose catalog reads are MVCC too; MySQL: a consistent InnoDB snapshot, which on
+    /// Galera first waits for the cluster under `wsrep_sync_wait`). SQLite reads need none: its
+    /// run already holds the write transaction. Returns whether one was opened; the caller
+    /// must not be inside a transaction.
+    pub async fn begin_snapshot(&mut self) -> Result<bool, sqlx::Error> {
+        let sql = match self {
+            Conn::Sqlite(_) => return Ok(false),
+            Conn::Postgres(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            Conn::Mysql(..) => "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+        };
+        self.execute(sql).await.map(|_| true)
+    }
+
+    /// Ends what [`Conn::begin_snapshot`] opened.
+    pub async fn end_snapshot(&mut self, opened: bool) {
+        if opened {
+            let _ = self.execute("COMMIT").await;
         }
     }
 
@@ -355,7 +421,7 @@ impl Conn {
         let _ = match self {
             Conn::Sqlite(c) => c.close().await,
             Conn::Postgres(c) => c.close().await,
-            Conn::Mysql(c) => c.close().await,
+            Conn::Mysql(c, _) => c.close().await,
         };
     }
 }

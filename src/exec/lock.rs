@@ -8,7 +8,11 @@
 //!   lock is also the run's one transaction), with foreign keys off around it so table rebuilds
 //!   cannot cascade.
 //!
-//! Lock names and timeouts are bound as parameters.
+//! - Galera: none of the above is cluster-wide (`GET_LOCK` is node-local), so a lease row in a
+//!   small table every node sees ([`super::lease`]).
+//!
+//! A wait of zero (`--lock-timeout 0`) means one attempt on every backend: fail at once when
+//! another run holds the lock. Lock names and timeouts are bound as parameters.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -37,11 +41,20 @@ pub trait Locker: Send {
     fn opens_transaction(&self) -> bool {
         false
     }
+    /// Why the lock was lost while held, if it was (a Galera lease another run took over
+    /// after its heartbeat failed): the run must stop before its next statement.
+    fn lost(&self) -> Option<DbError> {
+        None
+    }
 }
 
-/// The lock for the database `url` names, by backend.
-pub fn locker_for(url: &DbUrl) -> Box<dyn Locker> {
+/// The lock for the database `url` names, by backend; a lease row when `conn` is a Galera
+/// node.
+pub fn locker_for(url: &DbUrl, conn: &Conn) -> Box<dyn Locker> {
     let key = format!("glance-manage:{}", url.database);
+    if conn.galera().is_some() {
+        return Box::new(super::lease::Lease::new(url, key));
+    }
     match url.dialect {
         Dialect::Postgres => Box::new(AdvisoryLock {
             url: url.clone(),
@@ -74,13 +87,27 @@ impl Locker for AdvisoryLock {
         wait: Duration,
     ) -> BoxFuture<'a, Result<(), DbError>> {
         Box::pin(async move {
-            let set = format!("SET lock_timeout = '{}ms'", wait.as_millis());
-            plain(conn, &self.url, &set).await?;
             let key = Param::Text(&self.key);
-            if let Err(e) = conn
-                .execute_with("SELECT pg_advisory_lock(hashtext($1))", &[key])
-                .await
-            {
+            // `lock_timeout = 0` would wait forever: no wait is one try.
+            let failure = if wait.is_zero() {
+                let got = conn
+                    .query_with("SELECT pg_try_advisory_lock(hashtext($1))", &[key])
+                    .await
+                    .map_err(|e| DbError::statement("cannot take the migration lock", e))?
+                    .first()
+                    .and_then(|r| r.first())
+                    .and_then(|v| v.as_i64());
+                (got != Some(1)).then(|| "pg_try_advisory_lock: held".to_string())
+            } else {
+                let set = format!("SET lock_timeout = '{}ms'", wait.as_millis());
+                plain(conn, &self.url, &set).await?;
+                let r = conn
+                    .execute_with("SELECT pg_advisory_lock(hashtext($1))", &[key])
+                    .await;
+                plain(conn, &self.url, "SET lock_timeout = 0").await?;
+                r.err().map(|e| e.to_string())
+            };
+            if let Some(e) = failure {
                 let holder = conn
                     .query_with(
                         "SELECT a.pid, a.application_name, a.client_addr::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
@@ -97,9 +124,8 @@ impl Locker for AdvisoryLock {
                             r.get(1).and_then(|v| v.text()).unwrap_or_default()
                         )
                     });
-                return Err(lock_error(&self.url, wait, holder, &e.to_string()));
+                return Err(lock_error(&self.url, wait, holder, &e));
             }
-            plain(conn, &self.url, "SET lock_timeout = 0").await?;
             self.held = true;
             Ok(())
         })
@@ -134,7 +160,8 @@ impl Locker for NamedLock {
         wait: Duration,
     ) -> BoxFuture<'a, Result<(), DbError>> {
         Box::pin(async move {
-            let secs = wait.as_secs().max(1) as i64;
+            // GET_LOCK(name, 0) is one try.
+            let secs = wait.as_secs() as i64;
             let got = conn
                 .query_with(
                     "SELECT GET_LOCK(?, ?)",
@@ -147,15 +174,23 @@ impl Locker for NamedLock {
                 .and_then(|v| v.as_i64());
             if got != Some(1) {
                 let holder = conn
-                    .query_with("SELECT IS_USED_LOCK(?)", &[Param::Text(&self.key)])
+                    .query_with(
+                        "SELECT l.id, p.USER, p.HOST FROM (SELECT IS_USED_LOCK(?) AS id) l \
+                         LEFT JOIN information_schema.PROCESSLIST p ON p.ID = l.id",
+                        &[Param::Text(&self.key)],
+                    )
                     .await
                     .ok()
-                    .and_then(|rows| {
-                        rows.first()
-                            .and_then(|r| r.first())
-                            .and_then(|v| v.as_i64())
-                    })
-                    .map(|id| format!("connection id {id}"));
+                    .and_then(|rows| rows.first().cloned())
+                    .and_then(|r| {
+                        let id = r.first().and_then(|v| v.as_i64())?;
+                        let user = r.get(1).and_then(|v| v.text());
+                        let host = r.get(2).and_then(|v| v.text());
+                        Some(match (user, host) {
+                            (Some(u), Some(h)) => format!("connection id {id}, {u}@{h}"),
+                            _ => format!("connection id {id}"),
+                        })
+                    });
                 return Err(lock_error(&self.url, wait, holder, "GET_LOCK timed out"));
             }
             self.held = true;
@@ -224,22 +259,29 @@ impl Locker for SqliteWriteLock {
 }
 
 /// Runs a statement without parameters; a failure names the statement.
-async fn plain(conn: &mut Conn, url: &DbUrl, sql: &str) -> Result<(), DbError> {
+pub(super) async fn plain(conn: &mut Conn, url: &DbUrl, sql: &str) -> Result<(), DbError> {
     conn.execute(sql)
         .await
         .map(|_| ())
         .map_err(|e| stmt_error(e, url, &format!("statement failed: {sql}")))
 }
 
-fn lock_error(url: &DbUrl, wait: Duration, holder: Option<String>, detail: &str) -> DbError {
+pub(super) fn lock_error(
+    url: &DbUrl,
+    wait: Duration,
+    holder: Option<String>,
+    detail: &str,
+) -> DbError {
     let who = holder
         .map(|h| format!(" (held by {h})"))
         .unwrap_or_default();
+    let waited = if wait.is_zero() {
+        "not waiting (--lock-timeout 0)".to_string()
+    } else {
+        format!("gave up after waiting {} s", wait.as_secs())
+    };
     DbError {
-        message: format!(
-            "another glance-manage run is migrating {url}{who}; gave up after waiting {} s",
-            wait.as_secs()
-        ),
+        message: format!("another glance-manage run is migrating {url}{who}; {waited}"),
         help: Some(format!(
             "wait for it to finish and run the command again, or raise --lock-timeout ({})",
             redact(detail, url)

@@ -5,12 +5,17 @@
 //! - SQLite: the whole run is one `BEGIN IMMEDIATE` transaction (the lock), with
 //!   `PRAGMA foreign_key_check` before COMMIT.
 //! - MySQL/MariaDB: DDL commits implicitly, so a run killed half-way is repaired by the next
-//!   run, which re-introspects and finishes the plan.
+//!   run, which re-introspects and finishes the plan. Each statement is its own transaction,
+//!   so one that fails with a deadlock or a Galera certification conflict is run again
+//!   ([`super::retry`]); the retries are kept in [`Session::retries`] for the caller to report.
+//! - Galera: the lock is a lease row ([`super::lease`]) and schema changes run under TOI
+//!   (the session's `wsrep_OSU_method` is set to TOI, or the run is refused).
 
 use std::time::Duration;
 
 use super::connection::{Conn, DbError, DbErrorKind, stmt_error};
 use super::lock::{Locker, locker_for};
+use super::retry::{Retried, RetryPolicy};
 use super::version_table;
 use crate::config::DbUrl;
 use crate::schema::model::Dialect;
@@ -48,6 +53,9 @@ pub struct Session<'a> {
     /// Statements executed so far in this run.
     pub executed: usize,
     fail_after: Option<usize>,
+    /// Retries since the caller last took them ([`Session::take_retries`]).
+    retries: Vec<Retried>,
+    pub retry: RetryPolicy,
 }
 
 impl<'a> Session<'a> {
@@ -58,7 +66,8 @@ impl<'a> Session<'a> {
         url: &DbUrl,
         wait: Duration,
     ) -> Result<Session<'a>, DbError> {
-        Self::begin_with(conn, url, wait, locker_for(url)).await
+        let lock = locker_for(url, conn);
+        Self::begin_with(conn, url, wait, lock).await
     }
 
     /// [`Session::begin`] with a given lock (a cluster-wide one, say).
@@ -70,6 +79,7 @@ impl<'a> Session<'a> {
     ) -> Result<Session<'a>, DbError> {
         let dialect = conn.dialect();
         let fail_after = injected_fail_after();
+        require_toi(conn, url).await?;
         lock.acquire(conn, wait).await?;
         let in_tx = lock.opens_transaction();
         Ok(Session {
@@ -80,7 +90,14 @@ impl<'a> Session<'a> {
             in_tx,
             executed: 0,
             fail_after,
+            retries: vec![],
+            retry: RetryPolicy::default(),
         })
+    }
+
+    /// The retries since the last call, oldest first.
+    pub fn take_retries(&mut self) -> Vec<Retried> {
+        std::mem::take(&mut self.retries)
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -88,13 +105,90 @@ impl<'a> Session<'a> {
     }
 
     async fn exec(&mut self, sql: &str) -> Result<u64, DbError> {
-        self.conn.execute(sql).await.map_err(|e| {
-            stmt_error(
-                e,
-                &self.url,
-                &format!("statement failed: {}", one_line(sql)),
-            )
-        })
+        if let Some(e) = self.lock.lost() {
+            return Err(e);
+        }
+        let url = &self.url;
+        let conn = &mut *self.conn;
+        let mut run = async || {
+            conn.execute(sql)
+                .await
+                .map_err(|e| stmt_error(e, url, &format!("statement failed: {}", one_line(sql))))
+        };
+        if self.in_tx {
+            return run().await;
+        }
+        // Autocommit (MySQL, PostgreSQL outside a phase): a statement that lost a deadlock or
+        // a certification conflict changed nothing.
+        let retries = &mut self.retries;
+        self.retry
+            .run(&one_line(sql), &mut |r| retries.push(r.clone()), run)
+            .await
+    }
+
+    /// A query on the session's connection, retried like a statement.
+    pub async fn query(
+        &mut self,
+        sql: &str,
+        params: &[super::connection::Param<'_>],
+        context: &str,
+    ) -> Result<super::connection::Rows, DbError> {
+        if let Some(e) = self.lock.lost() {
+            return Err(e);
+        }
+        let conn = &mut *self.conn;
+        let mut run = async || {
+            conn.query_with(sql, params)
+                .await
+                .map_err(|e| DbError::statement(context, e))
+        };
+        if self.dialect == Dialect::Postgres && self.in_tx {
+            return run().await;
+        }
+        let retries = &mut self.retries;
+        self.retry
+            .run(context, &mut |r| retries.push(r.clone()), run)
+            .await
+    }
+
+    /// Runs a statement with bound values, counted and retried like [`Session::run_statement`].
+    pub async fn run_with(
+        &mut self,
+        sql: &str,
+        params: &[super::connection::Param<'_>],
+    ) -> Result<u64, DbError> {
+        self.check_fail_after()?;
+        if let Some(e) = self.lock.lost() {
+            return Err(e);
+        }
+        let url = &self.url;
+        let conn = &mut *self.conn;
+        let mut run = async || {
+            conn.execute_with(sql, params)
+                .await
+                .map_err(|e| stmt_error(e, url, &format!("statement failed: {}", one_line(sql))))
+        };
+        let n = if self.in_tx {
+            run().await?
+        } else {
+            let retries = &mut self.retries;
+            self.retry
+                .run(&one_line(sql), &mut |r| retries.push(r.clone()), run)
+                .await?
+        };
+        self.executed += 1;
+        Ok(n)
+    }
+
+    /// Whether the session is inside a transaction it opened (a phase on PostgreSQL, the run on
+    /// SQLite).
+    pub fn in_transaction(&self) -> bool {
+        self.in_tx
+    }
+
+    /// The Galera cluster behind the session's connection, if any.
+    pub fn galera(&self) -> Option<&super::galera::Galera> {
+        self.conn.galera()
     }
 
     /// Opens a transaction for one phase (PostgreSQL; SQLite already has the run's one).
@@ -117,6 +211,13 @@ impl<'a> Session<'a> {
 
     /// Runs one statement, counting it for fault injection.
     pub async fn run_statement(&mut self, sql: &str) -> Result<u64, DbError> {
+        self.check_fail_after()?;
+        let n = self.exec(sql).await?;
+        self.executed += 1;
+        Ok(n)
+    }
+
+    fn check_fail_after(&self) -> Result<(), DbError> {
         if let Some(k) = self.fail_after
             && self.executed >= k
         {
@@ -130,9 +231,7 @@ impl<'a> Session<'a> {
                 kind: DbErrorKind::Statement,
             });
         }
-        let n = self.exec(sql).await?;
-        self.executed += 1;
-        Ok(n)
+        Ok(())
     }
 
     /// Runs statements in order.
@@ -154,7 +253,22 @@ impl<'a> Session<'a> {
 
     /// Replaces the version rows `old` with `heads` (creating Glance's version table if needed).
     pub async fn write_heads(&mut self, old: &[String], heads: &[String]) -> Result<(), DbError> {
-        version_table::write(self.conn, &self.url, old, heads).await
+        if let Some(e) = self.lock.lost() {
+            return Err(e);
+        }
+        if self.in_tx {
+            return version_table::write(self.conn, &self.url, old, heads, true).await;
+        }
+        // MySQL: its own transaction, run again whole if certification aborts it.
+        let (conn, url) = (&mut *self.conn, &self.url);
+        let retries = &mut self.retries;
+        self.retry
+            .run(
+                "writing the version rows",
+                &mut |r| retries.push(r.clone()),
+                async || version_table::write(conn, url, old, heads, false).await,
+            )
+            .await
     }
 
     /// Commits and releases the lock.
@@ -200,6 +314,39 @@ impl<'a> Session<'a> {
         }
         self.lock.release(self.conn).await;
     }
+}
+
+/// On Galera, schema changes must replicate in total order (TOI): under RSU a DDL statement
+/// stays on this node while the version rows replicate, and the other nodes leave the cluster
+/// when they fail to apply what follows.
+async fn require_toi(conn: &mut Conn, url: &DbUrl) -> Result<(), DbError> {
+    let Some(g) = conn.galera() else {
+        return Ok(());
+    };
+    if g.osu_method.eq_ignore_ascii_case("TOI") {
+        return Ok(());
+    }
+    let method = g.osu_method.clone();
+    conn.execute("SET SESSION wsrep_OSU_method = 'TOI'")
+        .await
+        .map_err(|e| {
+            let mut err = stmt_error(
+                e,
+                url,
+                &format!(
+                    "refusing to change the schema on this Galera cluster: the session's \
+                     wsrep_OSU_method is {method} and cannot be set to TOI"
+                ),
+            );
+            err.help = Some(
+                "schema changes must replicate in total order (TOI): under RSU they stay on one \
+                 node and the other nodes leave the cluster; set wsrep_OSU_method = TOI, or grant \
+                 the tool's user the right to set it for its session"
+                    .into(),
+            );
+            err
+        })?;
+    Ok(())
 }
 
 fn one_line(sql: &str) -> String {

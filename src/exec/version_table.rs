@@ -14,8 +14,10 @@ pub const ALEMBIC_VERSION: &str = "alembic_version";
 pub const MIGRATE_VERSION: &str = "migrate_version";
 
 /// Tables the engine keeps for itself: never part of a schema comparison.
+/// The Galera lease table ([`super::lease`]) is one of them: the tool's own, never drift,
+/// never dropped, never purged.
 pub fn is_bookkeeping(table: &str) -> bool {
-    table == ALEMBIC_VERSION || table == MIGRATE_VERSION
+    table == ALEMBIC_VERSION || table == MIGRATE_VERSION || table == super::lease::LOCK_TABLE
 }
 
 /// Whether `table` exists in the current database/schema (one catalog query).
@@ -82,58 +84,101 @@ pub async fn legacy_version(conn: &mut Conn) -> Result<Option<i64>, DbError> {
     Ok(v.filter(|v| *v > 0))
 }
 
-/// Replaces the rows `old` with `new` (creating the table if needed). On MySQL, where DDL
-/// commits implicitly, the row changes are still one transaction of their own.
+/// Replaces the rows `old` with `new` (creating the table if needed) so that no other
+/// session ever sees the table without a row in between:
+///
+/// - the table is created first, outside any transaction (on MySQL `CREATE TABLE` commits
+///   implicitly: created inside, it would end the transaction before the row changes);
+/// - one head replacing another is a single compare-and-swap `UPDATE … WHERE version_num =
+///   old` (atomic on its own, and it fails loudly if the row is not what this run read);
+/// - anything else (several heads) is DELETE + INSERT inside one transaction: the session's
+///   (`in_tx`: a PostgreSQL phase or the SQLite run) or one opened here.
 pub async fn write(
     conn: &mut Conn,
     url: &DbUrl,
     old: &[String],
     new: &[String],
+    in_tx: bool,
 ) -> Result<(), DbError> {
     let d = conn.dialect();
     let t = quote(d, ALEMBIC_VERSION);
-    let p = conn.placeholder(1);
+    let p = |n| conn.placeholder(n);
+    let (p1, p2) = (p(1), p(2));
     let failed = |sql: &str| format!("statement failed: {sql}");
-    let run = async |conn: &mut Conn, sql: &str, value: Option<&str>| -> Result<(), DbError> {
-        let result = match value {
-            Some(v) => conn.execute_with(sql, &[Param::Text(v)]).await,
+    let run = async |conn: &mut Conn, sql: &str, values: &[&str]| -> Result<u64, DbError> {
+        let params: Vec<Param> = values.iter().map(|v| Param::Text(v)).collect();
+        let result = if params.is_empty() {
             // Statements without a value run as plain text (MySQL cannot prepare every one).
-            None => conn.execute(sql).await,
+            conn.execute(sql).await
+        } else {
+            conn.execute_with(sql, &params).await
         };
-        result
-            .map(|_| ())
-            .map_err(|e| stmt_error(e, url, &failed(sql)))
+        result.map_err(|e| stmt_error(e, url, &failed(sql)))
     };
-    let mysql = d == Dialect::Mysql;
-    if mysql {
-        run(conn, "START TRANSACTION", None).await?;
-    }
     run(
         conn,
         &format!(
             "CREATE TABLE IF NOT EXISTS {t} (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
         ),
-        None,
+        &[],
     )
     .await?;
-    for h in old.iter().filter(|h| !new.contains(h)) {
-        run(
-            conn,
-            &format!("DELETE FROM {t} WHERE version_num = {p}"),
-            Some(h),
-        )
-        .await?;
+    let removed: Vec<&String> = old.iter().filter(|h| !new.contains(h)).collect();
+    let added: Vec<&String> = new.iter().filter(|h| !old.contains(h)).collect();
+    let changed = |h: &str| {
+        DbError {
+        message: format!(
+            "the version row {h} changed while this run held the migration lock; nothing was recorded"
+        ),
+        help: Some("another tool wrote the version table: check `glance-manage db version` and run the command again".into()),
+        code: None,
+        kind: super::connection::DbErrorKind::Statement,
     }
-    for h in new.iter().filter(|h| !old.contains(h)) {
-        run(
-            conn,
-            &format!("INSERT INTO {t} (version_num) VALUES ({p})"),
-            Some(h),
-        )
-        .await?;
+    };
+    if let ([from], [to]) = (removed.as_slice(), added.as_slice()) {
+        let sql = format!("UPDATE {t} SET version_num = {p1} WHERE version_num = {p2}");
+        if run(conn, &sql, &[to, from]).await? != 1 {
+            return Err(changed(from));
+        }
+        return Ok(());
     }
-    if mysql {
-        run(conn, "COMMIT", None).await?;
+    if removed.is_empty() && added.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let own_tx = !in_tx;
+    if own_tx {
+        let begin = if d == Dialect::Mysql {
+            "START TRANSACTION"
+        } else {
+            "BEGIN"
+        };
+        run(conn, begin, &[]).await?;
+    }
+    let body = async |conn: &mut Conn| -> Result<(), DbError> {
+        for h in &removed {
+            let sql = format!("DELETE FROM {t} WHERE version_num = {p1}");
+            if run(conn, &sql, &[h]).await? != 1 {
+                return Err(changed(h));
+            }
+        }
+        for h in &added {
+            run(
+                conn,
+                &format!("INSERT INTO {t} (version_num) VALUES ({p1})"),
+                &[h],
+            )
+            .await?;
+        }
+        Ok(())
+    };
+    match body(conn).await {
+        Ok(()) if own_tx => run(conn, "COMMIT", &[]).await.map(|_| ()),
+        Ok(()) => Ok(()),
+        Err(e) => {
+            if own_tx {
+                let _ = conn.execute("ROLLBACK").await;
+            }
+            Err(e)
+        }
+    }
 }

@@ -73,9 +73,7 @@ impl Cluster {
             .iter()
             .copied()
             .find(|(b, g)| {
-                (1..=3).all(|n| {
-                    free(b + n) && free(g + n) && free(g + 10 + n) && free(g + 20 + n)
-                })
+                (1..=3).all(|n| free(b + n) && free(g + n) && free(g + 10 + n) && free(g + 20 + n))
             })
             .ok_or_else(|| StartError::Failed("no free port block for a test cluster".into()))?;
         let dir = tempfile::Builder::new()
@@ -84,7 +82,9 @@ impl Cluster {
             .map_err(|e| StartError::Failed(format!("tempdir: {e}")))?;
         // The server runs as `mysql`: it must reach its datadir under the temp dir.
         let _ = Command::new("chmod").arg("755").arg(dir.path()).status();
-        let addresses: Vec<String> = (1..=3).map(|n| format!("127.0.0.1:{}", gcomm + n)).collect();
+        let addresses: Vec<String> = (1..=3)
+            .map(|n| format!("127.0.0.1:{}", gcomm + n))
+            .collect();
         let mut cluster = Cluster {
             ports: (1..=3).map(|n| base + n).collect(),
             dir,
@@ -254,7 +254,10 @@ impl Cluster {
 
     /// `mysql://root@127.0.0.1:PORT/mysql` of node `n` (1-based).
     pub fn admin_url(&self, n: u16) -> String {
-        format!("mysql://root@127.0.0.1:{}/mysql", self.ports[n as usize - 1])
+        format!(
+            "mysql://root@127.0.0.1:{}/mysql",
+            self.ports[n as usize - 1]
+        )
     }
 
     /// The URL of database `db` on node `n`.
