@@ -38,8 +38,8 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS glance_manage_lock (\
     holder VARCHAR(128) NOT NULL, \
     host VARCHAR(255) NOT NULL, \
     pid BIGINT NOT NULL, \
-    acquired_at DATETIME(6) NOT NULL, \
-    expires_at DATETIME(6) NOT NULL, \
+    acquired_at DATETIME NOT NULL, \
+    expires_at DATETIME NOT NULL, \
     CONSTRAINT glance_manage_lock_pk PRIMARY KEY (name)\
 ) ENGINE=InnoDB";
 
@@ -108,7 +108,7 @@ impl Lease {
         let insert = conn
             .execute_with(
                 "INSERT INTO glance_manage_lock (name, holder, host, pid, acquired_at, expires_at) \
-                 VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL ? SECOND)",
+                 VALUES (?, ?, ?, ?, UTC_TIMESTAMP(), UTC_TIMESTAMP() + INTERVAL ? SECOND)",
                 &[
                     Param::Text(&self.key),
                     Param::Text(&self.token),
@@ -129,8 +129,8 @@ impl Lease {
         let takeover = conn
             .execute_with(
                 "UPDATE glance_manage_lock SET holder = ?, host = ?, pid = ?, \
-                 acquired_at = UTC_TIMESTAMP(6), expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND \
-                 WHERE name = ? AND expires_at < UTC_TIMESTAMP(6)",
+                 acquired_at = UTC_TIMESTAMP(), expires_at = UTC_TIMESTAMP() + INTERVAL ? SECOND \
+                 WHERE name = ? AND expires_at < UTC_TIMESTAMP()",
                 &[
                     Param::Text(&self.token),
                     Param::Text(&self.host),
@@ -155,7 +155,7 @@ impl Lease {
         let rows = conn
             .query_with(
                 "SELECT host, pid, acquired_at, \
-                 TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(6), expires_at) \
+                 TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), expires_at) \
                  FROM glance_manage_lock WHERE name = ?",
                 &[Param::Text(&self.key)],
             )
@@ -188,17 +188,28 @@ impl Lease {
                 }
                 let renewed = hb
                     .execute_with(
-                        "UPDATE glance_manage_lock SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND \
+                        "UPDATE glance_manage_lock SET expires_at = UTC_TIMESTAMP() + INTERVAL ? SECOND \
                          WHERE name = ? AND holder = ?",
                         &[Param::Int(secs), Param::Text(&key), Param::Text(&token)],
                     )
                     .await;
                 match renewed {
                     Ok(1) => {}
-                    // The row is gone or another run's: the lease is lost.
+                    // Nothing changed: the row is gone or another run's (the lease is lost), or
+                    // the expiry was already this second's (the server counts changed rows).
                     Ok(_) => {
-                        lost.store(true, Ordering::SeqCst);
-                        break;
+                        let ours = hb
+                            .query_with(
+                                "SELECT COUNT(*) FROM glance_manage_lock WHERE name = ? AND holder = ?",
+                                &[Param::Text(&key), Param::Text(&token)],
+                            )
+                            .await
+                            .ok()
+                            .and_then(|r| r.first().and_then(|r| r.first()).and_then(|v| v.as_i64()));
+                        if ours == Some(0) {
+                            lost.store(true, Ordering::SeqCst);
+                            break;
+                        }
                     }
                     // A certification conflict or a lost connection: try again next beat;
                     // the lease outlives two missed beats.
