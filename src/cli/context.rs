@@ -32,7 +32,9 @@ impl Context {
         if self.verbose
             && let Some(g) = conn.galera()
         {
-            super::output::note(&g.describe());
+            // Straight to stderr, as `output::note` does (output depends on this module).
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr().lock(), "{}", g.describe());
         }
         Ok(conn)
     }

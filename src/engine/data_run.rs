@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
+use super::events::{Event, retried};
 use super::rolling::pending_of;
-use super::runner::Event;
 use super::upgrade::DataStep;
 use crate::exec::Session;
 use crate::exec::batch::{self, DEFAULT_BATCH_ROWS, split_update};
@@ -16,12 +16,7 @@ use crate::revisions::RevisionSet;
 /// Reports the session's retries as events.
 pub(super) fn report_retries(session: &mut Session<'_>, obs: &mut dyn Observer<Event>) {
     for r in session.take_retries() {
-        obs.on(&Event::Retried {
-            what: r.what,
-            code: r.code,
-            attempt: r.attempt,
-            delay: r.delay,
-        });
+        obs.on(&retried(r));
     }
 }
 

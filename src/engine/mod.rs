@@ -7,6 +7,7 @@
 
 mod data_run;
 pub mod drift;
+mod events;
 pub mod refusal;
 pub mod rolling;
 pub mod runner;

@@ -11,10 +11,10 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use super::data_run;
 use super::drift::schema_matches;
+use super::events::retried;
+pub use super::events::{Event, Milestone};
 use super::refusal::{Refusal, legacy_revision};
 use super::rolling::pending_rows;
 use super::target::{Target, current_id};
@@ -49,81 +49,6 @@ pub enum Command {
     Contract,
     /// `db version_control V`: record V without changing the schema (checked unless `force`).
     Stamp { revision: String, force: bool },
-}
-
-/// Something Glance reports to the operator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "milestone", rename_all = "snake_case")]
-pub enum Milestone {
-    /// Nothing to do: the contract head (or the named target) is applied.
-    UpToDate,
-    /// `db expand` or the expand part of `db sync` had nothing to do.
-    ExpansionUpToDate,
-    /// No data migration had rows to migrate.
-    MigrationUpToDate,
-    /// Version rows moved to `heads`; `revision` is what was asked for, when Glance names it.
-    Upgraded {
-        revision: Option<String>,
-        heads: Vec<String>,
-    },
-    /// Data migrations changed this many rows.
-    Migrated { rows: u64 },
-    /// `db sync` finished.
-    Synced,
-    /// A legacy (sqlalchemy-migrate) database was found.
-    NotUnderAlembic,
-    /// The legacy database is being adopted at `revision`.
-    PlacingUnderControl { revision: String },
-    /// `db version_control` recorded `revision`.
-    PlacedUnderControl { revision: String },
-}
-
-/// Everything the runner reports, in order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    Milestone(Milestone),
-    /// A drop the engine refused to plan: the object is not any revision's.
-    LeftAlone {
-        object: String,
-    },
-    PhaseStarted {
-        phase: Phase,
-    },
-    StepApplied {
-        phase: Phase,
-        summary: String,
-        statements: usize,
-        elapsed: Duration,
-    },
-    DataMigrated {
-        revision: String,
-        name: String,
-        rows: u64,
-        elapsed: Duration,
-    },
-    VersionsWritten {
-        from: Vec<String>,
-        to: Vec<String>,
-    },
-    /// One batch of a data migration: `rows` changed, `done` so far (of `pending`, when the
-    /// step can count what it owes).
-    DataBatch {
-        revision: String,
-        name: String,
-        rows: u64,
-        done: u64,
-        pending: Option<u64>,
-        batch_size: u64,
-    },
-    /// A statement or read was run again after a deadlock, a Galera certification conflict or
-    /// a lock wait time-out (`code`: the server's error code).
-    Retried {
-        what: String,
-        code: String,
-        attempt: u32,
-        delay: Duration,
-    },
 }
 
 /// Why a run stopped.
@@ -196,12 +121,7 @@ impl Runner<'_, '_> {
         let mut retries = vec![];
         let live = read_live_reporting(self.session.conn, &mut |r| retries.push(r.clone())).await;
         for r in retries {
-            self.obs.on(&Event::Retried {
-                what: r.what,
-                code: r.code,
-                attempt: r.attempt,
-                delay: r.delay,
-            });
+            self.obs.on(&retried(r));
         }
         live
     }
@@ -282,7 +202,7 @@ impl Runner<'_, '_> {
 
     async fn write_heads(&mut self, from: &[String], to: &[String]) -> Result<(), DbError> {
         let result = self.session.write_heads(from, to).await;
-        data_run::report_retries(self.session, self.obs);
+        self.report_retries();
         result?;
         self.obs.on(&Event::VersionsWritten {
             from: from.to_vec(),
@@ -297,7 +217,7 @@ impl Runner<'_, '_> {
             let statements = plan::render_op(self.session.dialect(), &step.op);
             let started = Instant::now();
             let result = self.session.run_statements(&statements).await;
-            data_run::report_retries(self.session, self.obs);
+            self.report_retries();
             result?;
             self.obs.on(&Event::StepApplied {
                 phase: step.phase,
@@ -312,6 +232,13 @@ impl Runner<'_, '_> {
     /// Runs the data steps that still have rows to migrate; returns the rows changed.
     async fn run_data(&mut self, steps: &[DataStep]) -> Result<u64, DbError> {
         data_run::run_data(self.session, self.revs, steps, self.obs).await
+    }
+
+    /// Reports the session's retries.
+    fn report_retries(&mut self) {
+        for r in self.session.take_retries() {
+            self.obs.on(&retried(r));
+        }
     }
 
     /// Runs DDL steps and data steps of one phase and moves the version rows, in one

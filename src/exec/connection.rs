@@ -13,7 +13,6 @@ use sqlx::types::chrono::{NaiveDate, NaiveDateTime};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
 use super::galera::{self, Galera};
-use super::retry;
 use crate::config::{DatabaseOptions, DbUrl, sqlite_path};
 use crate::schema::model::Dialect;
 
@@ -77,7 +76,7 @@ impl DbError {
         };
         let help = code
             .as_deref()
-            .and_then(|c| super::retry::galera_help(c, &detail));
+            .and_then(|c| super::galera::galera_help(c, &detail));
         DbError {
             message: format!("{context}: {detail}"),
             help,
@@ -267,7 +266,7 @@ impl Conn {
                             "{ctx}: the Galera node is not ready (wsrep_ready=OFF, state {})",
                             g.node_state
                         ),
-                        help: retry::galera_help("1047", ""),
+                        help: galera::galera_help("1047", ""),
                         code: Some("1047".into()),
                         kind: DbErrorKind::Connect,
                     });

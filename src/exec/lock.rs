@@ -48,13 +48,15 @@ pub trait Locker: Send {
     }
 }
 
-/// The lock for the database `url` names, by backend; a lease row when `conn` is a Galera
-/// node.
-pub fn locker_for(url: &DbUrl, conn: &Conn) -> Box<dyn Locker> {
-    let key = format!("glance-manage:{}", url.database);
-    if conn.galera().is_some() {
-        return Box::new(super::lease::Lease::new(url, key));
-    }
+/// The name of the migration lock of the database `url` names.
+pub fn lock_key(url: &DbUrl) -> String {
+    format!("glance-manage:{}", url.database)
+}
+
+/// The lock for the database `url` names, by backend (a Galera node needs
+/// [`super::lease::Lease`] instead: `Session::begin` decides).
+pub fn locker_for(url: &DbUrl) -> Box<dyn Locker> {
+    let key = lock_key(url);
     match url.dialect {
         Dialect::Postgres => Box::new(AdvisoryLock {
             url: url.clone(),

@@ -82,26 +82,6 @@ pub fn classify(e: &DbError) -> Class {
     }
 }
 
-/// The operator's explanation of a Galera error, added to its help.
-pub fn galera_help(code: &str, message: &str) -> Option<String> {
-    let m = message.to_ascii_lowercase();
-    match code {
-        "1047" => Some(
-            "error 1047: this Galera node is not ready for queries: it is not part of the \
-             cluster's primary component (it lost quorum or is still joining). Point the tool at \
-             a node whose `wsrep_local_state_comment` is `Synced` (`SHOW STATUS LIKE 'wsrep%'`), \
-             or restore the cluster first; nothing was changed by the failed statement"
-                .into(),
-        ),
-        "1180" | "1105" if m.contains("wsrep") || m.contains("max_ws") => Some(
-            "the transaction exceeded Galera's write-set limit (wsrep_max_ws_rows / \
-             wsrep_max_ws_size); a smaller batch fits"
-                .into(),
-        ),
-        _ => None,
-    }
-}
-
 /// A cheap pseudo-random number for jitter (no cryptographic use), seeded per call from the
 /// clock and the process id so that racing processes do not retry in lock-step.
 fn jitter_fraction() -> f64 {

@@ -14,7 +14,8 @@
 use std::time::Duration;
 
 use super::connection::{Conn, DbError, DbErrorKind, stmt_error};
-use super::lock::{Locker, locker_for};
+use super::lease::Lease;
+use super::lock::{Locker, lock_key, locker_for};
 use super::retry::{Retried, RetryPolicy};
 use super::version_table;
 use crate::config::DbUrl;
@@ -66,7 +67,12 @@ impl<'a> Session<'a> {
         url: &DbUrl,
         wait: Duration,
     ) -> Result<Session<'a>, DbError> {
-        let lock = locker_for(url, conn);
+        // GET_LOCK is node-local on Galera: a lease row every node sees instead.
+        let lock: Box<dyn Locker> = if conn.galera().is_some() {
+            Box::new(Lease::new(url, lock_key(url)))
+        } else {
+            locker_for(url)
+        };
         Self::begin_with(conn, url, wait, lock).await
     }
 
