@@ -545,3 +545,30 @@ fn rolling_upgrade_on_three_nodes() {
     assert_eq!(gm(&db.url(2), &["db", "drift"]).code, 0);
     assert_eq!(db.count(3, "SELECT COUNT(*) FROM images"), 900);
 }
+
+#[test]
+fn a_node_that_refuses_queries_is_explained() {
+    let Some(c) = cluster() else { return };
+    let db = Db::new(&c, "notready");
+    // A node taken out of service answers 1047, as a node outside the primary component does.
+    sql(&c, 3, "mysql", "SET GLOBAL wsrep_reject_queries = ALL");
+    let r = gm(&db.url(3), &["db", "sync"]);
+    sql(&c, 3, "mysql", "SET GLOBAL wsrep_reject_queries = NONE");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("error 1047") && r.stderr.contains("primary component"),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("panicked"), "{r:?}");
+    // The node serves again; nothing was created while it refused.
+    let n = count(
+        &c,
+        3,
+        "mysql",
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}'",
+            db.name
+        ),
+    );
+    assert_eq!(n, 0);
+}
