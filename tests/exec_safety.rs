@@ -86,7 +86,9 @@ async fn version_row_never_missing(dialect: Dialect) {
                     min.fetch_min(n, Ordering::SeqCst);
                     polls.fetch_add(1, Ordering::SeqCst);
                 }
-                tokio::task::yield_now().await;
+                // A millisecond between reads: often enough to land between two statements,
+                // gentle enough for a shared machine.
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             }
             c.close().await;
         })
@@ -97,9 +99,16 @@ async fn version_row_never_missing(dialect: Dialect) {
     for rev in &order[from..] {
         let url = db.url.clone();
         let rev2 = rev.clone();
-        let r = tokio::task::spawn_blocking(move || gm(&url, &["db", "upgrade", &rev2]))
-            .await
-            .unwrap();
+        // A loaded machine can be slow to accept a connection: wait longer than the default.
+        let r = tokio::task::spawn_blocking(move || {
+            common::gm_env(
+                &url,
+                &["db", "upgrade", &rev2],
+                &[("GLANCE_MANAGE_CONNECT_TIMEOUT", "120")],
+            )
+        })
+        .await
+        .unwrap();
         assert_eq!(r.code, 0, "{dialect}: upgrade {rev}: {r:?}");
     }
     stop.store(true, Ordering::SeqCst);

@@ -47,7 +47,7 @@ pub struct GlobalArgs {
     /// Colour in diffs and diagnostics (auto: on a terminal, unless NO_COLOR is set).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Seconds to wait for another run's migration lock.
+    /// Seconds to wait for another run's migration lock (0: fail at once if it is held).
     #[arg(
         long = "lock-timeout",
         global = true,
