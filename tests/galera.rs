@@ -572,3 +572,53 @@ fn a_node_that_refuses_queries_is_explained() {
     );
     assert_eq!(n, 0);
 }
+
+#[test]
+fn a_run_whose_lease_is_lost_stops_before_its_next_statement() {
+    let Some(c) = cluster() else { return };
+    let db = Db::new(&c, "lost");
+    seed_liberty(&db);
+    assert_eq!(gm(&db.url(1), &["db", "expand"]).code, 0);
+    let rt = rt();
+    // Another session on node 1 holds a row the first data-migration batch must update.
+    let mut blocker = rt.block_on(async {
+        let mut b = Conn::connect(&DbUrl::parse(&db.url(1)).unwrap(), OpenMode::Existing)
+            .await
+            .unwrap();
+        b.execute("START TRANSACTION; SELECT id FROM images WHERE id = 'img-0003' FOR UPDATE")
+            .await
+            .unwrap();
+        b
+    });
+    let run = Gm::new()
+        .url(&db.url(1))
+        .args(["db", "migrate"])
+        .env("GLANCE_MANAGE_LEASE_SECONDS", "3")
+        .spawn();
+    // Wait until the run holds the lease (and then is stuck behind the row lock).
+    let mut held = false;
+    for _ in 0..100 {
+        if db.count(2, "SELECT COUNT(*) FROM glance_manage_lock") == 1 {
+            held = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(held, "the run never took the lease");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    // Someone takes the lease away; the heartbeat (every second) notices.
+    db.exec(2, "DELETE FROM glance_manage_lock");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    rt.block_on(async {
+        blocker.execute("ROLLBACK").await.unwrap();
+        blocker.close().await;
+    });
+    let r = Run::from_output(run.wait_with_output().unwrap());
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("migration lease") && r.stderr.contains("was lost"),
+        "{r:?}"
+    );
+    // The statement under way finished; nothing after it ran.
+    assert!(db.count(3, "SELECT COUNT(*) FROM images WHERE visibility IS NULL") > 0);
+}
