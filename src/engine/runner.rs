@@ -322,10 +322,11 @@ impl Runner<'_, '_> {
                     self.obs.on(&Event::PhaseStarted {
                         phase: Phase::Migrate,
                     });
-                    // No phase transaction: each batch commits on its own (PostgreSQL; MySQL
-                    // has no other way), so a large table is not locked for the whole phase.
-                    // What a stopped run leaves, `pending` finds and the next run finishes.
+                    // One transaction on PostgreSQL (a stop rolls the phase back whole, as the
+                    // crash tests pin); on MySQL each batch commits on its own.
+                    self.session.begin_phase().await?;
                     let rows = self.run_data(&active).await?;
+                    self.session.commit_phase().await?;
                     self.say(Milestone::Migrated { rows });
                 } else {
                     self.say(Milestone::MigrationUpToDate);
@@ -497,8 +498,9 @@ impl Runner<'_, '_> {
         self.obs.on(&Event::PhaseStarted {
             phase: Phase::Migrate,
         });
-        // Batches commit on their own (see `Command::Migrate`).
+        self.session.begin_phase().await?;
         let rows = self.run_data(&p.migrate).await?;
+        self.session.commit_phase().await?;
         if rows > 0 {
             self.say(Milestone::Migrated { rows });
         } else if glance_flow {

@@ -10,8 +10,9 @@
 //!
 //! so one statement changes at most `n` rows: a Galera write set stays within
 //! `wsrep_max_ws_rows` (and, estimated from the table's average row length,
-//! `wsrep_max_ws_size`), and outside a transaction (MySQL; PostgreSQL's migrate phase) each
-//! batch commits on its own instead of holding row locks on a whole large table. A batch the
+//! `wsrep_max_ws_size`), and on MySQL (no enclosing transaction) each batch commits on its own
+//! instead of holding row locks on a whole large table. PostgreSQL and SQLite run the batches
+//! inside the phase's (run's) transaction, which a stop rolls back whole. A batch the
 //! cluster still rejects as too large is halved and run again. Any other statement shape runs
 //! whole, as written.
 
