@@ -7,6 +7,7 @@ mod context;
 mod glance;
 mod inspect;
 mod output;
+mod plan_view;
 mod progress;
 mod purge;
 mod revision;

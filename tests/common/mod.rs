@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod host;
+pub mod ops;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
