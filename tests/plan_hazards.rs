@@ -104,7 +104,7 @@ fn table() -> Vec<Row> {
             "rename_table",
             ops::rename_table,
             pg(Exclusive, AE, false, false),
-            maria(Instant, None, false, false),
+            (Exclusive, MDL, Option::None, false, false),
             lite(false, false),
         ),
         r(

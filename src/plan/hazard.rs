@@ -445,7 +445,8 @@ fn mariadb(op: &Op) -> Hazard {
         }
         Op::CreateTable { .. } => Hazard::new(Lock::None, NEW_TABLE, vec![]),
         Op::DropTable { table } => maria_mdl(table),
-        Op::RenameTable { from, .. } => maria(Instant, Lock::None, from),
+        // RENAME TABLE: an exclusive metadata lock, no ALGORITHM.
+        Op::RenameTable { from, .. } => maria_mdl(from),
         Op::AddColumn { table, .. }
         | Op::DropColumn { table, .. }
         | Op::RenameColumn { table, .. }

@@ -5,8 +5,8 @@
 
 use glance_manage::plan::Op;
 use glance_manage::schema::model::{
-    Check, Column, ColumnType, DefaultValue, EnumType, ForeignKey, Index, MysqlOptions, PrimaryKey,
-    Table, Trigger, TriggerEvent, TriggerTiming, Unique,
+    Check, Column, ColumnType, DefaultValue, Dialect, EnumType, ForeignKey, Index, MysqlOptions,
+    PrimaryKey, Table, Trigger, TriggerEvent, TriggerTiming, Unique,
 };
 
 pub fn col(name: &str, ty: ColumnType, nullable: bool) -> Column {
@@ -266,7 +266,7 @@ pub fn rename_table() -> Op {
 pub fn create_enum() -> Op {
     Op::CreateEnum {
         enum_type: EnumType {
-            name: "hz_mood".into(),
+            name: "hz_mood_new".into(),
             values: vec!["ok".into(), "sad".into()],
         },
     }
@@ -314,13 +314,23 @@ pub fn rebuild() -> Op {
 }
 
 pub fn create_trigger() -> Op {
+    create_trigger_for(Dialect::Mysql)
+}
+
+/// A `BEFORE UPDATE` trigger on `hz_parent` with a body `dialect` accepts.
+pub fn create_trigger_for(dialect: Dialect) -> Op {
+    let body = match dialect {
+        Dialect::Postgres => "BEGIN NEW.n := NEW.n; RETURN NEW; END",
+        Dialect::Mysql => "SET NEW.n = NEW.n",
+        Dialect::Sqlite => "BEGIN SELECT 1; END",
+    };
     Op::CreateTrigger {
         trigger: Box::new(Trigger::new(
             "hz_parent_touch",
             "hz_parent",
             TriggerTiming::Before,
             TriggerEvent::Update,
-            "SET NEW.n = NEW.n",
+            body,
         )),
     }
 }
