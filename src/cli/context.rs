@@ -17,6 +17,8 @@ pub struct Context {
     pub json: bool,
     pub color: bool,
     pub lock_timeout: Duration,
+    /// `--max-lock`: the strongest lock a step of the plan may take.
+    pub max_lock: Option<crate::plan::hazard::Lock>,
 }
 
 impl Context {

@@ -118,6 +118,19 @@ pub fn refusal_failure(r: &Refusal) -> Failure {
                 "the way back to an older schema is to restore the database from a backup taken before the upgrade",
             ),
         ),
+        Refusal::LockPolicy { max, steps } => fail(
+            format!(
+                "the plan takes locks stronger than --max-lock {max} allows; nothing was changed:\n{}",
+                steps
+                    .iter()
+                    .map(|s| format!("  - {s}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+            Some(
+                "preview the locks with `glance-manage db plan`; run the upgrade in a maintenance window, or allow the lock with a higher --max-lock",
+            ),
+        ),
         Refusal::DataLeft { rows } => fail(
             format!(
                 "{rows} row(s) still need a data migration after it ran; the contract phase was not run"

@@ -10,10 +10,12 @@ use super::glance::{self, NOT_UNDER_CONTROL};
 use super::output::{json, out, out_raw, unified_diff};
 use super::plan_view;
 use crate::engine;
+use crate::engine::refusal::Refusal;
 use crate::engine::rolling::{self, PreviewError, Status};
 use crate::engine::target::{current_id, resolve_target};
 use crate::exec::{Conn, OpenMode, version_table};
 use crate::plan;
+use crate::plan::hazard;
 use crate::revisions::RevisionSet;
 use crate::schema::model::Dialect;
 use crate::snapshot::Branch;
@@ -250,6 +252,17 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
         out("-- nothing to do: the database is at the target revision");
     } else {
         out_raw(&plan_view::script(&p, &m));
+    }
+    // `--max-lock` as a CI gate: the plan is printed either way.
+    if let Some(max) = ctx.max_lock {
+        let over = hazard::over_limit(p.dialect, p.expand.iter().chain(&p.contract), max);
+        if !over.is_empty() {
+            let steps = over
+                .iter()
+                .map(|(s, h)| hazard::describe_lock(s, h))
+                .collect();
+            return Err(glance::refusal_failure(&Refusal::LockPolicy { max, steps }));
+        }
     }
     Ok(0)
 }

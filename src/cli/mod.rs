@@ -293,6 +293,7 @@ fn context(
         json: format == Some(Format::Json),
         color,
         lock_timeout: Duration::from_secs(g.lock_timeout),
+        max_lock: None,
     })
 }
 
@@ -319,13 +320,25 @@ async fn run(
         Top::LegacySync(v) => D::Sync(v),
         Top::LegacyUpgrade(v) => D::Upgrade(v),
         Top::LegacyVersionControl(v) => D::VersionControl(v),
-        Top::LegacyExpand(o) => D::Expand(o),
+        Top::LegacyExpand(o) => D::Expand(args::PhaseArgs {
+            output: o,
+            ..Default::default()
+        }),
         Top::LegacyMigrate(o) => D::Migrate(o),
-        Top::LegacyContract(o) => D::Contract(o),
+        Top::LegacyContract(o) => D::Contract(args::PhaseArgs {
+            output: o,
+            ..Default::default()
+        }),
         Top::LegacyCheck(o) => D::Check(o),
     };
     let connects = !matches!(db, D::History(_));
-    let ctx = context(&g, color, format, connects)?;
+    let mut ctx = context(&g, color, format, connects)?;
+    ctx.max_lock = match &db {
+        D::Sync(u) | D::Upgrade(u) => u.policy.max_lock(),
+        D::Expand(p) | D::Contract(p) => p.policy.max_lock(),
+        D::Plan(p) => p.policy.max_lock(),
+        _ => None,
+    };
     match db {
         D::Version(_) => inspect::version(&ctx).await,
         D::History(_) => inspect::history(&ctx),

@@ -34,6 +34,12 @@ pub enum Refusal {
         revision: String,
         drift: String,
     },
+    /// `--max-lock`: steps would take a stronger lock than allowed; nothing was run. Each
+    /// entry names the step, its lock and the tables it is taken on.
+    LockPolicy {
+        max: crate::plan::hazard::Lock,
+        steps: Vec<String>,
+    },
     /// `db version_control` without `--force` on a schema that is not the revision's.
     StampMismatch {
         revision: String,

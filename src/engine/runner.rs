@@ -23,6 +23,7 @@ use crate::config::DbUrl;
 use crate::exec::connection::{Conn, DbError};
 use crate::exec::{Session, version_table};
 use crate::observe::Observer;
+use crate::plan::hazard::{self, Lock};
 use crate::plan::{self, Phase, PlannedStep};
 use crate::revisions::RevisionSet;
 use crate::snapshot::Branch;
@@ -130,6 +131,14 @@ impl From<Refusal> for RunError {
     }
 }
 
+/// What an operator allows a run to do to the live database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// `--max-lock`: refuse, before running anything, a plan with a step whose lock is
+    /// stronger (see [`crate::plan::hazard`]).
+    pub max_lock: Option<Lock>,
+}
+
 /// Takes the migration lock on `conn`, runs `command`, and commits (or rolls back what can be
 /// rolled back) and releases the lock.
 pub async fn run_locked(
@@ -140,11 +149,34 @@ pub async fn run_locked(
     command: &Command,
     obs: &mut dyn Observer<Event>,
 ) -> Result<(), RunError> {
+    run_locked_with(
+        conn,
+        url,
+        lock_timeout,
+        revs,
+        command,
+        Policy::default(),
+        obs,
+    )
+    .await
+}
+
+/// [`run_locked`] under `policy`.
+pub async fn run_locked_with(
+    conn: &mut Conn,
+    url: &DbUrl,
+    lock_timeout: Duration,
+    revs: &RevisionSet,
+    command: &Command,
+    policy: Policy,
+    obs: &mut dyn Observer<Event>,
+) -> Result<(), RunError> {
     let mut session = Session::begin(conn, url, lock_timeout).await?;
     let result = Runner {
         session: &mut session,
         revs,
         obs,
+        policy,
     }
     .run(command)
     .await;
@@ -162,11 +194,34 @@ pub struct Runner<'r, 's> {
     pub session: &'r mut Session<'s>,
     pub revs: &'r RevisionSet,
     pub obs: &'r mut dyn Observer<Event>,
+    pub policy: Policy,
 }
 
 impl Runner<'_, '_> {
     fn say(&mut self, m: Milestone) {
         self.obs.on(&Event::Milestone(m));
+    }
+
+    /// Refuses `steps` when one takes a stronger lock than the policy allows (before anything
+    /// of the plan has run).
+    fn check_policy<'p>(
+        &self,
+        steps: impl IntoIterator<Item = &'p PlannedStep>,
+    ) -> Result<(), Refusal> {
+        let Some(max) = self.policy.max_lock else {
+            return Ok(());
+        };
+        let over = hazard::over_limit(self.session.dialect(), steps, max);
+        if over.is_empty() {
+            return Ok(());
+        }
+        Err(Refusal::LockPolicy {
+            max,
+            steps: over
+                .iter()
+                .map(|(s, h)| hazard::describe_lock(s, h))
+                .collect(),
+        })
     }
 
     /// Runs `command` inside the session (the caller finishes or aborts it).
@@ -346,6 +401,7 @@ impl Runner<'_, '_> {
                     return Ok(());
                 }
                 let p = plan_upgrade_to(revs, &live, &e_heads)?;
+                self.check_policy(&p.expand)?;
                 self.run_phase(
                     Phase::Expand,
                     &p.expand,
@@ -398,6 +454,7 @@ impl Runner<'_, '_> {
                     return Err(Refusal::ContractBeforeMigrate.into());
                 }
                 let p = plan_upgrade_to(revs, &live, &c_heads)?;
+                self.check_policy(p.expand.iter().chain(&p.contract))?;
                 // Data steps that contract revisions carry run before their DDL.
                 let contract_data: Vec<DataStep> = p
                     .migrate
@@ -484,6 +541,7 @@ impl Runner<'_, '_> {
             return Ok(());
         }
         let p = plan_upgrade_to(revs, &live, &target.revisions)?;
+        self.check_policy(p.expand.iter().chain(&p.contract))?;
         for l in &p.left_alone {
             self.obs.on(&Event::LeftAlone { object: l.clone() });
         }

@@ -171,6 +171,34 @@ pub fn step_hazard(dialect: Dialect, step: &PlannedStep) -> Hazard {
     hazard(dialect, &step.op)
 }
 
+/// The steps of `steps` that take a stronger lock than `max` on `dialect`, with their hazard
+/// (what `--max-lock` refuses).
+pub fn over_limit<'a>(
+    dialect: Dialect,
+    steps: impl IntoIterator<Item = &'a PlannedStep>,
+    max: Lock,
+) -> Vec<(&'a PlannedStep, Hazard)> {
+    steps
+        .into_iter()
+        .map(|s| (s, step_hazard(dialect, s)))
+        .filter(|(_, h)| h.lock > max)
+        .collect()
+}
+
+/// One line for a step and its lock: `expand: add column images.x — exclusive (ACCESS
+/// EXCLUSIVE on images, blocks reads and writes)`.
+pub fn describe_lock(s: &PlannedStep, h: &Hazard) -> String {
+    let on = if h.locked.is_empty() {
+        String::new()
+    } else {
+        format!(" on {}", h.locked.join(", "))
+    };
+    format!(
+        "{}: {} — {} ({}{on}, blocks {})",
+        s.phase, s.summary, h.lock, h.lock_name, h.blocks
+    )
+}
+
 /// The hazard of `op` on `dialect`.
 pub fn hazard(dialect: Dialect, op: &Op) -> Hazard {
     let mut h = match dialect {

@@ -4,6 +4,7 @@
 
 pub mod host;
 pub mod ops;
+pub mod seed;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
