@@ -223,6 +223,11 @@ pub struct PolicyArgs {
     /// wait). `db plan` shows each step's lock.
     #[arg(long = "max-lock", value_enum, value_name = "LEVEL")]
     pub max_lock: Option<MaxLock>,
+    /// Run each step in the form that lets writers carry on (PostgreSQL: CREATE/DROP INDEX
+    /// CONCURRENTLY, constraints added NOT VALID then validated; MariaDB: ALGORITHM=…,
+    /// LOCK=NONE); refuse (exit 1, nothing changed) a plan with a step that has none.
+    #[arg(long)]
+    pub online: bool,
 }
 
 /// `--max-lock` levels (`plan::hazard::Lock`).

@@ -19,6 +19,8 @@ pub struct Context {
     pub lock_timeout: Duration,
     /// `--max-lock`: the strongest lock a step of the plan may take.
     pub max_lock: Option<crate::plan::hazard::Lock>,
+    /// `--online`: each step in its non-blocking form.
+    pub online: bool,
 }
 
 impl Context {

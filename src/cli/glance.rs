@@ -131,6 +131,19 @@ pub fn refusal_failure(r: &Refusal) -> Failure {
                 "preview the locks with `glance-manage db plan`; run the upgrade in a maintenance window, or allow the lock with a higher --max-lock",
             ),
         ),
+        Refusal::NotOnline { dialect, steps } => fail(
+            format!(
+                "--online: these steps cannot run on {dialect} while writers carry on; nothing was changed:\n{}",
+                steps
+                    .iter()
+                    .map(|s| format!("  - {s}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+            Some(
+                "run the upgrade without --online in a maintenance window (`db plan` shows each step's lock)",
+            ),
+        ),
         Refusal::DataLeft { rows } => fail(
             format!(
                 "{rows} row(s) still need a data migration after it ran; the contract phase was not run"

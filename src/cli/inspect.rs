@@ -233,7 +233,8 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
             return Err(glance::refusal_failure(&r));
         }
     };
-    let m = measured?.unwrap_or_default();
+    let mut m = measured?.unwrap_or_default();
+    m.online = ctx.online;
     if ctx.json {
         let j = PlanJson {
             command: "plan",
@@ -253,9 +254,34 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
     } else {
         out_raw(&plan_view::script(&p, &m));
     }
-    // `--max-lock` as a CI gate: the plan is printed either way.
+    // `--online` and `--max-lock` as CI gates: the plan is printed either way.
+    let ddl = || p.expand.iter().chain(&p.contract);
+    if ctx.online {
+        let steps: Vec<String> = ddl()
+            .filter_map(|s| {
+                plan_view::online_refusal(p.dialect, s)
+                    .map(|r| format!("{}: {}: {r}", s.phase, s.summary))
+            })
+            .collect();
+        if !steps.is_empty() {
+            return Err(glance::refusal_failure(&Refusal::NotOnline {
+                dialect: p.dialect,
+                steps,
+            }));
+        }
+    }
     if let Some(max) = ctx.max_lock {
-        let over = hazard::over_limit(p.dialect, p.expand.iter().chain(&p.contract), max);
+        let over: Vec<_> = ddl()
+            .map(|s| {
+                let h = if ctx.online {
+                    plan::online::online_hazard(p.dialect, &s.op)
+                } else {
+                    hazard::step_hazard(p.dialect, s)
+                };
+                (s, h)
+            })
+            .filter(|(_, h)| h.lock > max)
+            .collect();
         if !over.is_empty() {
             let steps = over
                 .iter()

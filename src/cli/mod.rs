@@ -294,6 +294,7 @@ fn context(
         color,
         lock_timeout: Duration::from_secs(g.lock_timeout),
         max_lock: None,
+        online: false,
     })
 }
 
@@ -333,12 +334,16 @@ async fn run(
     };
     let connects = !matches!(db, D::History(_));
     let mut ctx = context(&g, color, format, connects)?;
-    ctx.max_lock = match &db {
-        D::Sync(u) | D::Upgrade(u) => u.policy.max_lock(),
-        D::Expand(p) | D::Contract(p) => p.policy.max_lock(),
-        D::Plan(p) => p.policy.max_lock(),
+    let policy = match &db {
+        D::Sync(u) | D::Upgrade(u) => Some(u.policy),
+        D::Expand(p) | D::Contract(p) => Some(p.policy),
+        D::Plan(p) => Some(p.policy),
         _ => None,
     };
+    if let Some(p) = policy {
+        ctx.max_lock = p.max_lock();
+        ctx.online = p.online;
+    }
     match db {
         D::Version(_) => inspect::version(&ctx).await,
         D::History(_) => inspect::history(&ctx),

@@ -10,13 +10,17 @@ use crate::engine::{DataStep, UpgradePlan};
 use crate::exec::Conn;
 use crate::exec::connection::DbError;
 use crate::plan::hazard::{self, Hazard, Lock};
+use crate::plan::online::{self, OnlineForm};
 use crate::plan::sizes::{self, DurationClass, TableSize};
 use crate::plan::{self, Phase, PlannedStep};
 use crate::schema::model::Dialect;
 
-/// What the live database says about a plan: table sizes and rows owed to data migrations.
+/// What the live database says about a plan (table sizes, rows owed to data migrations), and
+/// how the plan will run.
 #[derive(Debug, Default)]
 pub struct Measured {
+    /// `--online`: steps shown in their online form.
+    pub online: bool,
     pub sizes: BTreeMap<String, TableSize>,
     /// Rows each data step (`revision/name`) still has to change; absent when unknown (its
     /// `pending` query reads something this plan creates first).
@@ -31,7 +35,7 @@ fn data_key(d: &DataStep) -> String {
 pub async fn measure(conn: &mut Conn, p: &UpgradePlan) -> Result<Measured, DbError> {
     let mut tables: Vec<String> = Vec::new();
     for s in p.expand.iter().chain(p.contract.iter()) {
-        let h = hazard::step_hazard(p.dialect, s);
+        let h = step_hazard(p.dialect, s, false);
         tables.extend(h.rows_of.clone());
         tables.extend(h.locked.iter().cloned());
     }
@@ -47,7 +51,11 @@ pub async fn measure(conn: &mut Conn, p: &UpgradePlan) -> Result<Measured, DbErr
             pending.insert(data_key(d), n);
         }
     }
-    Ok(Measured { sizes, pending })
+    Ok(Measured {
+        online: false,
+        sizes,
+        pending,
+    })
 }
 
 /// One step of `db plan --format json`.
@@ -65,21 +73,51 @@ pub struct JsonStep {
     duration: Option<DurationClass>,
     /// Data steps: rows still to change, when the database can say.
     rows: Option<i64>,
+    /// `--online`: why the step has no online form (the run would be refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    online_refused: Option<String>,
+}
+
+/// The hazard of a step as it will run.
+fn step_hazard(dialect: Dialect, s: &PlannedStep, online: bool) -> Hazard {
+    if online {
+        online::online_hazard(dialect, &s.op)
+    } else {
+        hazard::step_hazard(dialect, s)
+    }
+}
+
+/// Why `--online` refuses a step, if it does.
+pub fn online_refusal(dialect: Dialect, s: &PlannedStep) -> Option<String> {
+    match online::online(dialect, &s.op) {
+        OnlineForm::Refused { statement, reason } => Some(format!("`{statement}`: {reason}")),
+        _ => None,
+    }
+}
+
+/// The statements of a step as it will run.
+fn step_statements(dialect: Dialect, s: &PlannedStep, online: bool) -> Vec<String> {
+    if online {
+        online::statements(dialect, &s.op)
+    } else {
+        plan::render_op(dialect, &s.op)
+    }
 }
 
 fn ddl_json(p: &UpgradePlan, m: &Measured, phase: Phase, s: &PlannedStep) -> JsonStep {
-    let h = hazard::step_hazard(p.dialect, s);
+    let h = step_hazard(p.dialect, s, m.online);
     let size = h.rows_of.as_ref().and_then(|t| m.sizes.get(t)).copied();
     JsonStep {
         phase,
         kind: if s.is_rebuild() { "rebuild" } else { "ddl" },
         summary: s.summary.clone(),
         source: s.source.clone(),
-        statements: plan::render_op(p.dialect, &s.op),
+        statements: step_statements(p.dialect, s, m.online),
         duration: Some(sizes::duration_class(&h, size.as_ref())),
         size,
         hazard: Some(h),
         rows: None,
+        online_refused: m.online.then(|| online_refusal(p.dialect, s)).flatten(),
     }
 }
 
@@ -101,6 +139,7 @@ pub fn steps_json(p: &UpgradePlan, m: &Measured) -> Vec<JsonStep> {
             size: None,
             duration: None,
             rows: m.pending.get(&data_key(d)).copied(),
+            online_refused: None,
         });
     }
     v.extend(
@@ -114,7 +153,7 @@ pub fn steps_json(p: &UpgradePlan, m: &Measured) -> Vec<JsonStep> {
 /// The comment lines `db plan` prints under a step: its lock, what it does to the rows, the
 /// size of its table and its duration class.
 pub fn hazard_lines(dialect: Dialect, s: &PlannedStep, m: &Measured) -> Vec<String> {
-    let h = hazard::step_hazard(dialect, s);
+    let h = step_hazard(dialect, s, m.online);
     let mut first = match (h.lock, h.locked.is_empty()) {
         (Lock::None, true) => format!("lock: none ({})", h.lock_name),
         (_, true) => format!("lock: {} ({}): blocks {}", h.lock, h.lock_name, h.blocks),
@@ -148,6 +187,11 @@ pub fn hazard_lines(dialect: Dialect, s: &PlannedStep, m: &Measured) -> Vec<Stri
     ));
     let mut out = vec![format!("hazard: {first}")];
     out.extend(h.data.iter().map(|d| format!("hazard: {d}")));
+    if m.online
+        && let Some(r) = online_refusal(dialect, s)
+    {
+        out.push(format!("online: refused: {r}"));
+    }
     out
 }
 
@@ -178,6 +222,19 @@ fn lock_scope(dialect: Dialect) -> &'static str {
     }
 }
 
+/// What `--online` changes, said once at the top of the plan.
+fn online_scope(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => {
+            "-- online: CONCURRENTLY and VALIDATE statements run outside the phase's transaction\n"
+        }
+        Dialect::Mysql => {
+            "-- online: ALGORITHM/LOCK clauses make the server refuse rather than lock\n"
+        }
+        Dialect::Sqlite => "-- online: SQLite has no online schema changes\n",
+    }
+}
+
 /// The plan as `db plan` prints it: [`UpgradePlan::script`] with the hazards of each step.
 pub fn script(p: &UpgradePlan, m: &Measured) -> String {
     let mut s = String::new();
@@ -195,8 +252,20 @@ pub fn script(p: &UpgradePlan, m: &Measured) -> String {
         s.push_str(&format!("-- revisions: {}\n", p.revisions.join(", ")));
     }
     s.push_str(lock_scope(p.dialect));
+    if m.online {
+        s.push_str(online_scope(p.dialect));
+    }
     let note = |st: &PlannedStep| hazard_lines(p.dialect, st, m);
-    s.push_str(&plan::to_sql_script_with(&p.expand, p.dialect, &note));
+    let script = |steps: &[PlannedStep]| {
+        if m.online {
+            plan::script::to_sql_script_rendered(steps, p.dialect, &note, &|st| {
+                online::statements(p.dialect, &st.op)
+            })
+        } else {
+            plan::to_sql_script_with(steps, p.dialect, &note)
+        }
+    };
+    s.push_str(&script(&p.expand));
     for d in p.expand_data.iter().chain(p.migrate.iter()) {
         s.push_str(&format!(
             "-- phase: {}\n-- data migration {} ({})\n",
@@ -221,7 +290,7 @@ pub fn script(p: &UpgradePlan, m: &Measured) -> String {
             d.name, d.revision
         ));
     }
-    s.push_str(&plan::to_sql_script_with(&p.contract, p.dialect, &note));
+    s.push_str(&script(&p.contract));
     for l in &p.left_alone {
         s.push_str(&format!("-- left alone: {l}\n"));
     }

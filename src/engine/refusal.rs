@@ -40,6 +40,11 @@ pub enum Refusal {
         max: crate::plan::hazard::Lock,
         steps: Vec<String>,
     },
+    /// `--online`: steps that have no form letting writers carry on; nothing was run.
+    NotOnline {
+        dialect: crate::schema::model::Dialect,
+        steps: Vec<String>,
+    },
     /// `db version_control` without `--force` on a schema that is not the revision's.
     StampMismatch {
         revision: String,

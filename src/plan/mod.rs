@@ -15,6 +15,7 @@
 //! table as it will be after all of that table's changes ([`sqlite_rebuild`]).
 
 pub mod hazard;
+pub mod online;
 pub mod render;
 pub mod script;
 pub mod sizes;

@@ -16,6 +16,16 @@ pub fn to_sql_script_with(
     dialect: Dialect,
     note: &dyn Fn(&PlannedStep) -> Vec<String>,
 ) -> String {
+    to_sql_script_rendered(steps, dialect, note, &|s| super::render_op(dialect, &s.op))
+}
+
+/// [`to_sql_script_with`] with each step's statements from `render` (`--online` forms).
+pub fn to_sql_script_rendered(
+    steps: &[PlannedStep],
+    dialect: Dialect,
+    note: &dyn Fn(&PlannedStep) -> Vec<String>,
+    render: &dyn Fn(&PlannedStep) -> Vec<String>,
+) -> String {
     let mut out = String::new();
     let mut phase: Option<Phase> = None;
     for s in steps {
@@ -36,7 +46,7 @@ pub fn to_sql_script_with(
         if delimited {
             out.push_str("DELIMITER //\n");
         }
-        for st in super::render_op(dialect, &s.op) {
+        for st in render(s) {
             out.push_str(&st);
             out.push_str(if delimited { "//\n" } else { ";\n" });
         }
