@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::seed::seed_images_with_visibility;
 use common::{TestDb, gm};
 use glance_manage::schema::model::Dialect;
 
@@ -34,41 +35,7 @@ fn readme_block(name: &str) -> String {
 async fn queens_with_images(db: &TestDb) {
     let r = gm(&db.url, &["db", "sync", FROM]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let cols = "id, name, status, created_at, deleted, min_disk, min_ram, protected, visibility";
-    let series =
-        format!("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {ROWS})");
-    match db.dialect {
-        Dialect::Postgres => {
-            db.exec(&format!(
-                "INSERT INTO images ({cols}) SELECT 'img-' || i, 'n', 'active', \
-                 TIMESTAMP '2020-01-01 00:00:00', FALSE, 0, 0, FALSE, 'public' \
-                 FROM generate_series(1, {ROWS}) AS s(i)"
-            ))
-            .await;
-            db.exec("ANALYZE images").await;
-        }
-        Dialect::Mysql => {
-            let mut c = db.conn().await;
-            c.execute("SET SESSION max_recursive_iterations = 1000000")
-                .await
-                .unwrap();
-            c.execute(&format!(
-                "INSERT INTO images ({cols}) {series} SELECT CONCAT('img-', i), 'n', 'active', \
-                 '2020-01-01 00:00:00', 0, 0, 0, 0, 'public' FROM s"
-            ))
-            .await
-            .unwrap();
-            c.query("ANALYZE TABLE images").await.unwrap();
-            c.close().await;
-        }
-        Dialect::Sqlite => {
-            db.exec(&format!(
-                "{series} INSERT INTO images ({cols}) SELECT 'img-' || i, 'n', 'active', \
-                 '2020-01-01 00:00:00', 0, 0, 0, 0, 'public' FROM s"
-            ))
-            .await;
-        }
-    }
+    seed_images_with_visibility(db, ROWS).await;
 }
 
 async fn check(dialect: Dialect, name: &str) {

@@ -37,3 +37,44 @@ pub async fn seed_images(db: &TestDb, n: u32) {
         .unwrap_or_else(|e| panic!("seeding failed: {e}\n{sql}"));
     c.close().await;
 }
+
+/// Inserts `n` live public images `img-<i>` into a database at a revision with
+/// `images.visibility` (Ocata's contract onwards); statistics refreshed afterwards (ANALYZE),
+/// so the catalogs' sizes are current.
+pub async fn seed_images_with_visibility(db: &TestDb, n: u32) {
+    let cols = "id, name, status, created_at, deleted, min_disk, min_ram, protected, visibility";
+    let series =
+        format!("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n})");
+    match db.dialect {
+        Dialect::Postgres => {
+            db.exec(&format!(
+                "INSERT INTO images ({cols}) SELECT 'img-' || i, 'n', 'active', \
+                 TIMESTAMP '2020-01-01 00:00:00', FALSE, 0, 0, FALSE, 'public' \
+                 FROM generate_series(1, {n}) AS s(i)"
+            ))
+            .await;
+            db.exec("ANALYZE images").await;
+        }
+        Dialect::Mysql => {
+            let mut c = db.conn().await;
+            c.execute("SET SESSION max_recursive_iterations = 100000000")
+                .await
+                .expect("raise the recursion limit");
+            c.execute(&format!(
+                "INSERT INTO images ({cols}) {series} SELECT CONCAT('img-', i), 'n', 'active', \
+                 '2020-01-01 00:00:00', 0, 0, 0, 0, 'public' FROM s"
+            ))
+            .await
+            .expect("seed images");
+            c.query("ANALYZE TABLE images").await.expect("analyze");
+            c.close().await;
+        }
+        Dialect::Sqlite => {
+            db.exec(&format!(
+                "{series} INSERT INTO images ({cols}) SELECT 'img-' || i, 'n', 'active', \
+                 '2020-01-01 00:00:00', 0, 0, 0, 0, 'public' FROM s"
+            ))
+            .await;
+        }
+    }
+}
