@@ -228,6 +228,11 @@ pub struct PolicyArgs {
     /// LOCK=NONE); refuse (exit 1, nothing changed) a plan with a step that has none.
     #[arg(long)]
     pub online: bool,
+    /// Rehearse the plan on a scratch copy of the live schema (SQLite in memory, a temporary
+    /// database on PostgreSQL/MariaDB) and require the target schema there before touching
+    /// the live database; refuse (exit 1, nothing changed) with the difference otherwise.
+    #[arg(long)]
+    pub verify: bool,
 }
 
 /// `--max-lock` levels (`plan::hazard::Lock`).

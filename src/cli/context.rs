@@ -21,6 +21,8 @@ pub struct Context {
     pub max_lock: Option<crate::plan::hazard::Lock>,
     /// `--online`: each step in its non-blocking form.
     pub online: bool,
+    /// `--verify`: rehearse the plan on a scratch copy first.
+    pub verify: bool,
 }
 
 impl Context {

@@ -144,6 +144,17 @@ pub fn refusal_failure(r: &Refusal) -> Failure {
                 "run the upgrade without --online in a maintenance window (`db plan` shows each step's lock)",
             ),
         ),
+        Refusal::Verify(v) => fail(
+            format!("{v}\nNothing was changed."),
+            Some(match v {
+                crate::engine::verify::VerifyFailure::NoScratch { .. } => {
+                    "grant the database user the right to create a database, or run without --verify"
+                }
+                _ => {
+                    "`glance-manage db drift` and `db plan` show the live schema and the plan; the revisions may not match this database"
+                }
+            }),
+        ),
         Refusal::DataLeft { rows } => fail(
             format!(
                 "{rows} row(s) still need a data migration after it ran; the contract phase was not run"

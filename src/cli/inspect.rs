@@ -220,6 +220,10 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
         (Ok(p), Some(c)) => plan_view::measure(c, p).await.map(Some),
         _ => Ok(None),
     };
+    let verified = match (&p, ctx.verify) {
+        (Ok(p), true) => Some(verify_plan(ctx, conn.as_mut(), p).await),
+        _ => None,
+    };
     if let Some(conn) = conn {
         conn.close().await;
     }
@@ -254,7 +258,15 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
     } else {
         out_raw(&plan_view::script(&p, &m));
     }
-    // `--online` and `--max-lock` as CI gates: the plan is printed either way.
+    // `--verify`, `--online` and `--max-lock` as CI gates: the plan is printed either way.
+    match verified {
+        Some(Err(f)) => return Err(f),
+        Some(Ok(())) if !ctx.json => out(&format!(
+            "-- verified: on a scratch copy of the live schema the plan reaches {}",
+            p.final_heads.join(", ")
+        )),
+        _ => {}
+    }
     let ddl = || p.expand.iter().chain(&p.contract);
     if ctx.online {
         let steps: Vec<String> = ddl()
@@ -291,6 +303,44 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
         }
     }
     Ok(0)
+}
+
+/// `db plan --verify`: the plan's DDL rehearsed on a scratch copy of the live schema.
+async fn verify_plan(
+    ctx: &Context,
+    conn: Option<&mut Conn>,
+    p: &engine::UpgradePlan,
+) -> Result<(), Failure> {
+    let steps: Vec<&plan::PlannedStep> = p.expand.iter().chain(&p.contract).collect();
+    let mut mem_conn = None;
+    let (c, live) = match conn {
+        Some(c) => {
+            let live = engine::read_live(c).await?;
+            (c, live)
+        }
+        // A SQLite file not created yet: an empty schema (the scratch is in memory).
+        None => {
+            let mut mem = ctx.url.clone();
+            mem.database = ":memory:".into();
+            let c = mem_conn.insert(Conn::connect(&mem, OpenMode::Create).await?);
+            (c, engine::Live::empty(ctx.url.dialect))
+        }
+    };
+    let r = engine::verify::verify(
+        c,
+        &ctx.url,
+        &ctx.revisions,
+        &live,
+        &steps,
+        &p.final_heads,
+        ctx.online,
+    )
+    .await
+    .map_err(|v| glance::refusal_failure(&Refusal::Verify(v)));
+    if let Some(c) = mem_conn {
+        c.close().await;
+    }
+    r
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -295,6 +295,7 @@ fn context(
         lock_timeout: Duration::from_secs(g.lock_timeout),
         max_lock: None,
         online: false,
+        verify: false,
     })
 }
 
@@ -343,6 +344,7 @@ async fn run(
     if let Some(p) = policy {
         ctx.max_lock = p.max_lock();
         ctx.online = p.online;
+        ctx.verify = p.verify;
     }
     match db {
         D::Version(_) => inspect::version(&ctx).await,

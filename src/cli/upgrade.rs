@@ -147,6 +147,7 @@ async fn run(ctx: &Context, name: &'static str, command: Command) -> CmdResult {
             let policy = runner::Policy {
                 max_lock: ctx.max_lock,
                 online: ctx.online,
+                verify: ctx.verify,
             };
             let r = runner::run_locked_with(
                 &mut conn,

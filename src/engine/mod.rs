@@ -11,6 +11,7 @@ pub mod rolling;
 pub mod runner;
 pub mod target;
 pub mod upgrade;
+pub mod verify;
 
 use std::collections::BTreeSet;
 

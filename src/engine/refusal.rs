@@ -45,6 +45,8 @@ pub enum Refusal {
         dialect: crate::schema::model::Dialect,
         steps: Vec<String>,
     },
+    /// `--verify`: the plan did not pass its rehearsal on a scratch copy; nothing was run.
+    Verify(super::verify::VerifyFailure),
     /// `db version_control` without `--force` on a schema that is not the revision's.
     StampMismatch {
         revision: String,

@@ -142,6 +142,9 @@ pub struct Policy {
     /// ([`crate::plan::online`]); refuse, before running anything, a plan with a step that has
     /// none.
     pub online: bool,
+    /// `--verify`: rehearse the plan on a scratch copy of the live schema first
+    /// ([`super::verify`]).
+    pub verify: bool,
 }
 
 /// Takes the migration lock on `conn`, runs `command`, and commits (or rolls back what can be
@@ -182,6 +185,7 @@ pub async fn run_locked_with(
         revs,
         obs,
         policy,
+        url,
     }
     .run(command)
     .await;
@@ -200,6 +204,8 @@ pub struct Runner<'r, 's> {
     pub revs: &'r RevisionSet,
     pub obs: &'r mut dyn Observer<Event>,
     pub policy: Policy,
+    /// The live database's URL (`--verify` makes its scratch database next to it).
+    pub url: &'r DbUrl,
 }
 
 impl Runner<'_, '_> {
@@ -386,6 +392,31 @@ impl Runner<'_, '_> {
         Ok(())
     }
 
+    /// `--verify`: `steps` rehearsed on a scratch copy of `live`'s schema must reach
+    /// `final_heads`; otherwise the run is refused before it changes anything.
+    async fn verify_plan<'p>(
+        &mut self,
+        live: &Live,
+        steps: impl IntoIterator<Item = &'p PlannedStep>,
+        final_heads: &[String],
+    ) -> Result<(), RunError> {
+        if !self.policy.verify {
+            return Ok(());
+        }
+        let steps: Vec<&PlannedStep> = steps.into_iter().collect();
+        super::verify::verify(
+            self.session.conn,
+            self.url,
+            self.revs,
+            live,
+            &steps,
+            final_heads,
+            self.policy.online,
+        )
+        .await
+        .map_err(|v| RunError::Refused(Refusal::Verify(v)))
+    }
+
     /// MariaDB statements with `ALGORITHM=…, LOCK=NONE`: a server that cannot keep that promise
     /// refuses the statement, and the error says which one.
     async fn run_online(&mut self, statements: &[String]) -> Result<(), DbError> {
@@ -534,6 +565,7 @@ impl Runner<'_, '_> {
                 }
                 let p = plan_upgrade_to(revs, &live, &e_heads)?;
                 self.check_policy(&p.expand)?;
+                self.verify_plan(&live, &p.expand, &p.expand_heads).await?;
                 self.run_phase(
                     Phase::Expand,
                     &p.expand,
@@ -587,6 +619,8 @@ impl Runner<'_, '_> {
                 }
                 let p = plan_upgrade_to(revs, &live, &c_heads)?;
                 self.check_policy(p.expand.iter().chain(&p.contract))?;
+                self.verify_plan(&live, p.expand.iter().chain(&p.contract), &p.final_heads)
+                    .await?;
                 // Data steps that contract revisions carry run before their DDL.
                 let contract_data: Vec<DataStep> = p
                     .migrate
@@ -674,6 +708,8 @@ impl Runner<'_, '_> {
         }
         let p = plan_upgrade_to(revs, &live, &target.revisions)?;
         self.check_policy(p.expand.iter().chain(&p.contract))?;
+        self.verify_plan(&live, p.expand.iter().chain(&p.contract), &p.final_heads)
+            .await?;
         for l in &p.left_alone {
             self.obs.on(&Event::LeftAlone { object: l.clone() });
         }

@@ -45,7 +45,7 @@ pub fn online(dialect: Dialect, op: &Op) -> OnlineForm {
     match form {
         Some(f) => f,
         None if h.touches_rows() && h.lock > Lock::None => OnlineForm::Refused {
-            statement: super::render_op(dialect, op).join("; "),
+            statement: first_statement(dialect, op),
             reason: format!(
                 "it {} every row of {} under {} ({}), and {dialect} has no form of it that lets writes through",
                 if h.rewrite { "copies" } else { "reads" },
@@ -58,6 +58,18 @@ pub fn online(dialect: Dialect, op: &Op) -> OnlineForm {
             ),
         },
         None => OnlineForm::Plain,
+    }
+}
+
+/// The step's first statement, cut to a line's length (a rebuild's are long).
+fn first_statement(dialect: Dialect, op: &Op) -> String {
+    let st = super::render_op(dialect, op)
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    match st.char_indices().nth(120) {
+        Some((i, _)) => format!("{} …", &st[..i]),
+        None => st,
     }
 }
 
