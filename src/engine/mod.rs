@@ -6,6 +6,7 @@
 //! snapshot ever knew (another application's, an operator's) is left alone and reported.
 
 pub mod drift;
+pub mod policy;
 pub mod refusal;
 pub mod rolling;
 pub mod runner;
