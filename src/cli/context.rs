@@ -17,6 +17,12 @@ pub struct Context {
     pub json: bool,
     pub color: bool,
     pub lock_timeout: Duration,
+    /// `--max-lock`: the strongest lock a step of the plan may take.
+    pub max_lock: Option<crate::plan::hazard::Lock>,
+    /// `--online`: each step in its non-blocking form.
+    pub online: bool,
+    /// `--verify`: rehearse the plan on a scratch copy first.
+    pub verify: bool,
 }
 
 impl Context {

@@ -6,11 +6,13 @@
 //! snapshot ever knew (another application's, an operator's) is left alone and reported.
 
 pub mod drift;
+pub mod policy;
 pub mod refusal;
 pub mod rolling;
 pub mod runner;
 pub mod target;
 pub mod upgrade;
+pub mod verify;
 
 use std::collections::BTreeSet;
 

@@ -23,7 +23,8 @@ use crate::config::DbUrl;
 use crate::exec::connection::{Conn, DbError};
 use crate::exec::{Session, version_table};
 use crate::observe::Observer;
-use crate::plan::{self, Phase, PlannedStep};
+use crate::plan::hazard::Lock;
+use crate::plan::{Phase, PlannedStep};
 use crate::revisions::RevisionSet;
 use crate::snapshot::Branch;
 
@@ -130,6 +131,21 @@ impl From<Refusal> for RunError {
     }
 }
 
+/// What an operator allows a run to do to the live database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// `--max-lock`: refuse, before running anything, a plan with a step whose lock is
+    /// stronger (see [`crate::plan::hazard`]).
+    pub max_lock: Option<Lock>,
+    /// `--online`: run each step in the form that lets writers carry on
+    /// ([`crate::plan::online`]); refuse, before running anything, a plan with a step that has
+    /// none.
+    pub online: bool,
+    /// `--verify`: rehearse the plan on a scratch copy of the live schema first
+    /// ([`super::verify`]).
+    pub verify: bool,
+}
+
 /// Takes the migration lock on `conn`, runs `command`, and commits (or rolls back what can be
 /// rolled back) and releases the lock.
 pub async fn run_locked(
@@ -140,11 +156,35 @@ pub async fn run_locked(
     command: &Command,
     obs: &mut dyn Observer<Event>,
 ) -> Result<(), RunError> {
+    run_locked_with(
+        conn,
+        url,
+        lock_timeout,
+        revs,
+        command,
+        Policy::default(),
+        obs,
+    )
+    .await
+}
+
+/// [`run_locked`] under `policy`.
+pub async fn run_locked_with(
+    conn: &mut Conn,
+    url: &DbUrl,
+    lock_timeout: Duration,
+    revs: &RevisionSet,
+    command: &Command,
+    policy: Policy,
+    obs: &mut dyn Observer<Event>,
+) -> Result<(), RunError> {
     let mut session = Session::begin(conn, url, lock_timeout).await?;
     let result = Runner {
         session: &mut session,
         revs,
         obs,
+        policy,
+        url,
     }
     .run(command)
     .await;
@@ -162,6 +202,9 @@ pub struct Runner<'r, 's> {
     pub session: &'r mut Session<'s>,
     pub revs: &'r RevisionSet,
     pub obs: &'r mut dyn Observer<Event>,
+    pub policy: Policy,
+    /// The live database's URL (`--verify` makes its scratch database next to it).
+    pub url: &'r DbUrl,
 }
 
 impl Runner<'_, '_> {
@@ -171,6 +214,7 @@ impl Runner<'_, '_> {
 
     /// Runs `command` inside the session (the caller finishes or aborts it).
     pub async fn run(&mut self, command: &Command) -> Result<(), RunError> {
+        self.drop_invalid_indexes().await?;
         let live = read_live(self.session.conn).await?;
         match command {
             Command::Stamp { revision, force } => self.stamp(&live, revision, *force).await,
@@ -253,12 +297,13 @@ impl Runner<'_, '_> {
         Ok(())
     }
 
-    /// Renders each step for the session's backend and runs it.
+    /// Renders each step for the session's backend and runs it (`--online`: in its online
+    /// form; a PostgreSQL `CONCURRENTLY`/`VALIDATE` form between two transactions of the phase).
     async fn run_steps(&mut self, steps: &[PlannedStep]) -> Result<(), DbError> {
+        let dialect = self.session.dialect();
         for step in steps {
-            let statements = plan::render_op(self.session.dialect(), &step.op);
             let started = Instant::now();
-            self.session.run_statements(&statements).await?;
+            let statements = self.run_step(dialect, step).await?;
             self.obs.on(&Event::StepApplied {
                 phase: step.phase,
                 summary: step.summary.clone(),
@@ -346,6 +391,8 @@ impl Runner<'_, '_> {
                     return Ok(());
                 }
                 let p = plan_upgrade_to(revs, &live, &e_heads)?;
+                self.check_policy(&p.expand)?;
+                self.verify_plan(&live, &p.expand, &p.expand_heads).await?;
                 self.run_phase(
                     Phase::Expand,
                     &p.expand,
@@ -398,6 +445,9 @@ impl Runner<'_, '_> {
                     return Err(Refusal::ContractBeforeMigrate.into());
                 }
                 let p = plan_upgrade_to(revs, &live, &c_heads)?;
+                self.check_policy(p.expand.iter().chain(&p.contract))?;
+                self.verify_plan(&live, p.expand.iter().chain(&p.contract), &p.final_heads)
+                    .await?;
                 // Data steps that contract revisions carry run before their DDL.
                 let contract_data: Vec<DataStep> = p
                     .migrate
@@ -484,6 +534,9 @@ impl Runner<'_, '_> {
             return Ok(());
         }
         let p = plan_upgrade_to(revs, &live, &target.revisions)?;
+        self.check_policy(p.expand.iter().chain(&p.contract))?;
+        self.verify_plan(&live, p.expand.iter().chain(&p.contract), &p.final_heads)
+            .await?;
         for l in &p.left_alone {
             self.obs.on(&Event::LeftAlone { object: l.clone() });
         }

@@ -4,6 +4,8 @@
 
 pub mod host;
 pub mod liberty;
+pub mod ops;
+pub mod seed;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
