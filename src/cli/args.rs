@@ -152,11 +152,11 @@ pub enum DbCommand {
     #[command(name = "version_control")]
     VersionControl(VersionControlArgs),
     /// Run the expansion phase of a database migration.
-    Expand(OutputArgs),
+    Expand(PhaseArgs),
     /// Run the data migration phase of a database migration.
     Migrate(OutputArgs),
     /// Run the contraction phase of a database migration.
-    Contract(OutputArgs),
+    Contract(PhaseArgs),
     /// Print the ordered SQL that `db upgrade` would run; changes nothing.
     Plan(PlanArgs),
     /// Compare the live schema with the snapshot of its recorded revision(s).
@@ -175,11 +175,10 @@ impl DbCommand {
     pub fn format(&self) -> (Option<Format>, &'static [Format]) {
         const TJ: &[Format] = &[Format::Text, Format::Json];
         match self {
+            DbCommand::Expand(p) | DbCommand::Contract(p) => (p.output.format(), TJ),
             DbCommand::Version(o)
             | DbCommand::Check(o)
-            | DbCommand::Expand(o)
             | DbCommand::Migrate(o)
-            | DbCommand::Contract(o)
             | DbCommand::Drift(o)
             | DbCommand::History(o) => (o.format(), TJ),
             DbCommand::Sync(u) | DbCommand::Upgrade(u) => (u.output.format(), TJ),
@@ -203,6 +202,56 @@ pub struct UpgradeArgs {
     pub version: VersionArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+/// Arguments of `db expand` and `db contract`.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct PhaseArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+/// What the operator allows a schema change to do to the running database.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct PolicyArgs {
+    /// Refuse (exit 1, nothing changed) a plan with a step whose lock is stronger than LEVEL:
+    /// none (reads and writes carry on), shared (writes wait), exclusive (reads and writes
+    /// wait). `db plan` shows each step's lock.
+    #[arg(long = "max-lock", value_enum, value_name = "LEVEL")]
+    pub max_lock: Option<MaxLock>,
+    /// Run each step in the form that lets writers carry on (PostgreSQL: CREATE/DROP INDEX
+    /// CONCURRENTLY, constraints added NOT VALID then validated; MariaDB: ALGORITHM=…,
+    /// LOCK=NONE); refuse (exit 1, nothing changed) a plan with a step that has none.
+    #[arg(long)]
+    pub online: bool,
+    /// Rehearse the plan on a scratch copy of the live schema (SQLite in memory, a temporary
+    /// database on PostgreSQL/MariaDB) and require the target schema there before touching
+    /// the live database; refuse (exit 1, nothing changed) with the difference otherwise.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+/// `--max-lock` levels (`plan::hazard::Lock`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MaxLock {
+    None,
+    Shared,
+    Exclusive,
+}
+
+impl PolicyArgs {
+    pub fn max_lock(&self) -> Option<crate::plan::hazard::Lock> {
+        use crate::plan::hazard::Lock;
+        self.max_lock.map(|m| match m {
+            MaxLock::None => Lock::None,
+            MaxLock::Shared => Lock::Shared,
+            MaxLock::Exclusive => Lock::Exclusive,
+        })
+    }
 }
 
 /// Arguments of `db plan`.
@@ -213,6 +262,9 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<SqlOrJson>,
+    /// Exit 1 (after printing the plan) when a step would take a stronger lock than LEVEL.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 #[derive(Debug, Args)]

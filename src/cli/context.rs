@@ -22,6 +22,12 @@ pub struct Context {
     pub db_options: DatabaseOptions,
     /// `--verbose`: say what the connection found (a Galera cluster).
     pub verbose: bool,
+    /// `--max-lock`: the strongest lock a step of the plan may take.
+    pub max_lock: Option<crate::plan::hazard::Lock>,
+    /// `--online`: each step in its non-blocking form.
+    pub online: bool,
+    /// `--verify`: rehearse the plan on a scratch copy first.
+    pub verify: bool,
 }
 
 impl Context {

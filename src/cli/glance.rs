@@ -118,6 +118,43 @@ pub fn refusal_failure(r: &Refusal) -> Failure {
                 "the way back to an older schema is to restore the database from a backup taken before the upgrade",
             ),
         ),
+        Refusal::LockPolicy { max, steps } => fail(
+            format!(
+                "the plan takes locks stronger than --max-lock {max} allows; nothing was changed:\n{}",
+                steps
+                    .iter()
+                    .map(|s| format!("  - {s}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+            Some(
+                "preview the locks with `glance-manage db plan`; run the upgrade in a maintenance window, or allow the lock with a higher --max-lock",
+            ),
+        ),
+        Refusal::NotOnline { dialect, steps } => fail(
+            format!(
+                "--online: these steps cannot run on {dialect} while writers carry on; nothing was changed:\n{}",
+                steps
+                    .iter()
+                    .map(|s| format!("  - {s}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+            Some(
+                "run the upgrade without --online in a maintenance window (`db plan` shows each step's lock)",
+            ),
+        ),
+        Refusal::Verify(v) => fail(
+            format!("{v}\nNothing was changed."),
+            Some(match v {
+                crate::engine::verify::VerifyFailure::NoScratch { .. } => {
+                    "grant the database user the right to create a database, or run without --verify"
+                }
+                _ => {
+                    "`glance-manage db drift` and `db plan` show the live schema and the plan; the revisions may not match this database"
+                }
+            }),
+        ),
         Refusal::DataLeft { rows } => fail(
             format!(
                 "{rows} row(s) still need a data migration after it ran; the contract phase was not run"

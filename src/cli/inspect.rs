@@ -8,11 +8,14 @@ use serde::Serialize;
 use super::context::{CmdResult, Context, Failure, Message, target_failure};
 use super::glance::{self, NOT_UNDER_CONTROL};
 use super::output::{json, out, out_raw, unified_diff};
+use super::plan_view;
+use crate::engine;
+use crate::engine::refusal::Refusal;
 use crate::engine::rolling::{self, PreviewError, Status};
 use crate::engine::target::{current_id, resolve_target};
-use crate::engine::{self, UpgradePlan};
 use crate::exec::{Conn, OpenMode, version_table};
-use crate::plan::{self, Phase};
+use crate::plan;
+use crate::plan::hazard;
 use crate::revisions::RevisionSet;
 use crate::schema::model::Dialect;
 use crate::snapshot::Branch;
@@ -197,53 +200,30 @@ struct PlanJson<'a> {
     from: &'a [String],
     to: &'a [String],
     revisions: &'a [String],
-    steps: Vec<JsonStep<'a>>,
+    steps: Vec<plan_view::JsonStep>,
     /// Data migrations the upgrade leaves for `db migrate`.
     left_for_migrate: Vec<&'a str>,
     left_alone: &'a [String],
     unsupported: &'a [String],
 }
 
-#[derive(Serialize)]
-struct JsonStep<'a> {
-    phase: Phase,
-    kind: &'static str,
-    summary: String,
-    source: String,
-    statements: std::borrow::Cow<'a, [String]>,
-}
-
-fn plan_steps_json(p: &UpgradePlan) -> Vec<JsonStep<'_>> {
-    let ddl = |phase: Phase, s: &crate::plan::PlannedStep| JsonStep {
-        phase,
-        kind: if s.is_rebuild() { "rebuild" } else { "ddl" },
-        summary: s.summary.clone(),
-        source: s.source.clone(),
-        statements: plan::render_op(p.dialect, &s.op).into(),
-    };
-    let mut v: Vec<JsonStep> = p.expand.iter().map(|s| ddl(Phase::Expand, s)).collect();
-    for d in p.expand_data.iter().chain(p.migrate.iter()) {
-        v.push(JsonStep {
-            phase: d.phase,
-            kind: "data",
-            summary: format!("data migration {}", d.name),
-            source: format!("revisions.{}.data_migrations.{}", d.revision, d.name),
-            statements: d.statements.as_slice().into(),
-        });
-    }
-    v.extend(p.contract.iter().map(|s| ddl(Phase::Contract, s)));
-    v
-}
-
 pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
     let target = resolve_target(&ctx.revisions, version).map_err(target_failure)?;
-    // One connection serves the introspection and the pending-row counts.
+    // One connection serves the introspection, the pending-row counts and the table sizes.
     let mut conn = if ctx.database_exists() {
         Some(ctx.connect(OpenMode::Existing).await?)
     } else {
         None
     };
     let p = rolling::preview(conn.as_mut(), &ctx.revisions, &target).await;
+    let measured = match (&p, conn.as_mut()) {
+        (Ok(p), Some(c)) => plan_view::measure(c, p).await.map(Some),
+        _ => Ok(None),
+    };
+    let verified = match (&p, ctx.verify) {
+        (Ok(p), true) => Some(verify_plan(ctx, conn.as_mut(), p).await),
+        _ => None,
+    };
     if let Some(conn) = conn {
         conn.close().await;
     }
@@ -257,6 +237,8 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
             return Err(glance::refusal_failure(&r));
         }
     };
+    let mut m = measured?.unwrap_or_default();
+    m.online = ctx.online;
     if ctx.json {
         let j = PlanJson {
             command: "plan",
@@ -265,7 +247,7 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
             from: &p.from_heads,
             to: &p.final_heads,
             revisions: &p.revisions,
-            steps: plan_steps_json(&p),
+            steps: plan_view::steps_json(&p, &m),
             left_for_migrate: p.deferred.iter().map(|d| d.name.as_str()).collect(),
             left_alone: &p.left_alone,
             unsupported: &p.unsupported,
@@ -274,9 +256,91 @@ pub async fn plan(ctx: &Context, version: Option<&str>) -> CmdResult {
     } else if p.is_empty() {
         out("-- nothing to do: the database is at the target revision");
     } else {
-        out_raw(&p.script());
+        out_raw(&plan_view::script(&p, &m));
+    }
+    // `--verify`, `--online` and `--max-lock` as CI gates: the plan is printed either way.
+    match verified {
+        Some(Err(f)) => return Err(f),
+        Some(Ok(())) if !ctx.json => out(&format!(
+            "-- verified: on a scratch copy of the live schema the plan reaches {}",
+            p.final_heads.join(", ")
+        )),
+        _ => {}
+    }
+    let ddl = || p.expand.iter().chain(&p.contract);
+    if ctx.online {
+        let steps: Vec<String> = ddl()
+            .filter_map(|s| {
+                plan_view::online_refusal(p.dialect, s)
+                    .map(|r| format!("{}: {}: {r}", s.phase, s.summary))
+            })
+            .collect();
+        if !steps.is_empty() {
+            return Err(glance::refusal_failure(&Refusal::NotOnline {
+                dialect: p.dialect,
+                steps,
+            }));
+        }
+    }
+    if let Some(max) = ctx.max_lock {
+        let over: Vec<_> = ddl()
+            .map(|s| {
+                let h = if ctx.online {
+                    plan::online::online_hazard(p.dialect, &s.op)
+                } else {
+                    hazard::step_hazard(p.dialect, s)
+                };
+                (s, h)
+            })
+            .filter(|(_, h)| h.lock > max)
+            .collect();
+        if !over.is_empty() {
+            let steps = over
+                .iter()
+                .map(|(s, h)| hazard::describe_lock(s, h))
+                .collect();
+            return Err(glance::refusal_failure(&Refusal::LockPolicy { max, steps }));
+        }
     }
     Ok(0)
+}
+
+/// `db plan --verify`: the plan's DDL rehearsed on a scratch copy of the live schema.
+async fn verify_plan(
+    ctx: &Context,
+    conn: Option<&mut Conn>,
+    p: &engine::UpgradePlan,
+) -> Result<(), Failure> {
+    let steps: Vec<&plan::PlannedStep> = p.expand.iter().chain(&p.contract).collect();
+    let mut mem_conn = None;
+    let (c, live) = match conn {
+        Some(c) => {
+            let live = engine::read_live(c).await?;
+            (c, live)
+        }
+        // A SQLite file not created yet: an empty schema (the scratch is in memory).
+        None => {
+            let mut mem = ctx.url.clone();
+            mem.database = ":memory:".into();
+            let c = mem_conn.insert(Conn::connect(&mem, OpenMode::Create).await?);
+            (c, engine::Live::empty(ctx.url.dialect))
+        }
+    };
+    let r = engine::verify::verify(
+        c,
+        &ctx.url,
+        &ctx.revisions,
+        &live,
+        &steps,
+        &p.final_heads,
+        ctx.online,
+    )
+    .await
+    .map_err(|v| glance::refusal_failure(&Refusal::Verify(v)));
+    if let Some(c) = mem_conn {
+        c.close().await;
+    }
+    r
 }
 
 // ---------------------------------------------------------------------------------------------

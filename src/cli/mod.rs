@@ -7,6 +7,7 @@ mod context;
 mod glance;
 mod inspect;
 mod output;
+mod plan_view;
 mod progress;
 mod purge;
 mod revision;
@@ -297,6 +298,9 @@ fn context(
         lock_timeout: Duration::from_secs(g.lock_timeout),
         db_options,
         verbose: g.verbose,
+        max_lock: None,
+        online: false,
+        verify: false,
     })
 }
 
@@ -323,13 +327,30 @@ async fn run(
         Top::LegacySync(v) => D::Sync(v),
         Top::LegacyUpgrade(v) => D::Upgrade(v),
         Top::LegacyVersionControl(v) => D::VersionControl(v),
-        Top::LegacyExpand(o) => D::Expand(o),
+        Top::LegacyExpand(o) => D::Expand(args::PhaseArgs {
+            output: o,
+            ..Default::default()
+        }),
         Top::LegacyMigrate(o) => D::Migrate(o),
-        Top::LegacyContract(o) => D::Contract(o),
+        Top::LegacyContract(o) => D::Contract(args::PhaseArgs {
+            output: o,
+            ..Default::default()
+        }),
         Top::LegacyCheck(o) => D::Check(o),
     };
     let connects = !matches!(db, D::History(_));
-    let ctx = context(&g, color, format, connects)?;
+    let mut ctx = context(&g, color, format, connects)?;
+    let policy = match &db {
+        D::Sync(u) | D::Upgrade(u) => Some(u.policy),
+        D::Expand(p) | D::Contract(p) => Some(p.policy),
+        D::Plan(p) => Some(p.policy),
+        _ => None,
+    };
+    if let Some(p) = policy {
+        ctx.max_lock = p.max_lock();
+        ctx.online = p.online;
+        ctx.verify = p.verify;
+    }
     match db {
         D::Version(_) => inspect::version(&ctx).await,
         D::History(_) => inspect::history(&ctx),

@@ -214,12 +214,18 @@ async fn run(ctx: &Context, name: &'static str, command: Command) -> CmdResult {
         Err(e) => Err(Failure::from(e)),
         Ok(mut conn) => {
             let obs: &mut dyn Observer<Event> = if ctx.json { &mut report } else { &mut lines };
-            let r = runner::run_locked(
+            let policy = runner::Policy {
+                max_lock: ctx.max_lock,
+                online: ctx.online,
+                verify: ctx.verify,
+            };
+            let r = runner::run_locked_with(
                 &mut conn,
                 &ctx.url,
                 ctx.lock_timeout,
                 &ctx.revisions,
                 &command,
+                policy,
                 obs,
             )
             .await;

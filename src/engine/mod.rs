@@ -8,11 +8,13 @@
 mod data_run;
 pub mod drift;
 mod events;
+pub mod policy;
 pub mod refusal;
 pub mod rolling;
 pub mod runner;
 pub mod target;
 pub mod upgrade;
+pub mod verify;
 
 use std::collections::BTreeSet;
 

@@ -34,6 +34,19 @@ pub enum Refusal {
         revision: String,
         drift: String,
     },
+    /// `--max-lock`: steps would take a stronger lock than allowed; nothing was run. Each
+    /// entry names the step, its lock and the tables it is taken on.
+    LockPolicy {
+        max: crate::plan::hazard::Lock,
+        steps: Vec<String>,
+    },
+    /// `--online`: steps that have no form letting writers carry on; nothing was run.
+    NotOnline {
+        dialect: crate::schema::model::Dialect,
+        steps: Vec<String>,
+    },
+    /// `--verify`: the plan did not pass its rehearsal on a scratch copy; nothing was run.
+    Verify(super::verify::VerifyFailure),
     /// `db version_control` without `--force` on a schema that is not the revision's.
     StampMismatch {
         revision: String,

@@ -26,7 +26,8 @@ use crate::config::DbUrl;
 use crate::exec::connection::{Conn, DbError};
 use crate::exec::{Session, version_table};
 use crate::observe::Observer;
-use crate::plan::{self, Phase, PlannedStep};
+use crate::plan::hazard::Lock;
+use crate::plan::{Phase, PlannedStep};
 use crate::revisions::RevisionSet;
 use crate::snapshot::Branch;
 
@@ -76,6 +77,21 @@ impl From<Refusal> for RunError {
     }
 }
 
+/// What an operator allows a run to do to the live database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// `--max-lock`: refuse, before running anything, a plan with a step whose lock is
+    /// stronger (see [`crate::plan::hazard`]).
+    pub max_lock: Option<Lock>,
+    /// `--online`: run each step in the form that lets writers carry on
+    /// ([`crate::plan::online`]); refuse, before running anything, a plan with a step that has
+    /// none.
+    pub online: bool,
+    /// `--verify`: rehearse the plan on a scratch copy of the live schema first
+    /// ([`super::verify`]).
+    pub verify: bool,
+}
+
 /// Takes the migration lock on `conn`, runs `command`, and commits (or rolls back what can be
 /// rolled back) and releases the lock.
 pub async fn run_locked(
@@ -86,11 +102,35 @@ pub async fn run_locked(
     command: &Command,
     obs: &mut dyn Observer<Event>,
 ) -> Result<(), RunError> {
+    run_locked_with(
+        conn,
+        url,
+        lock_timeout,
+        revs,
+        command,
+        Policy::default(),
+        obs,
+    )
+    .await
+}
+
+/// [`run_locked`] under `policy`.
+pub async fn run_locked_with(
+    conn: &mut Conn,
+    url: &DbUrl,
+    lock_timeout: Duration,
+    revs: &RevisionSet,
+    command: &Command,
+    policy: Policy,
+    obs: &mut dyn Observer<Event>,
+) -> Result<(), RunError> {
     let mut session = Session::begin(conn, url, lock_timeout).await?;
     let result = Runner {
         session: &mut session,
         revs,
         obs,
+        policy,
+        url,
     }
     .run(command)
     .await;
@@ -108,6 +148,9 @@ pub struct Runner<'r, 's> {
     pub session: &'r mut Session<'s>,
     pub revs: &'r RevisionSet,
     pub obs: &'r mut dyn Observer<Event>,
+    pub policy: Policy,
+    /// The live database's URL (`--verify` makes its scratch database next to it).
+    pub url: &'r DbUrl,
 }
 
 impl Runner<'_, '_> {
@@ -127,6 +170,7 @@ impl Runner<'_, '_> {
     }
 
     pub async fn run(&mut self, command: &Command) -> Result<(), RunError> {
+        self.drop_invalid_indexes().await?;
         let live = self.read().await?;
         match command {
             Command::Stamp { revision, force } => self.stamp(&live, revision, *force).await,
@@ -211,14 +255,15 @@ impl Runner<'_, '_> {
         Ok(())
     }
 
-    /// Renders each step for the session's backend and runs it.
+    /// Renders each step for the session's backend and runs it (`--online`: in its online
+    /// form; a PostgreSQL `CONCURRENTLY`/`VALIDATE` form between two transactions of the phase).
     async fn run_steps(&mut self, steps: &[PlannedStep]) -> Result<(), DbError> {
+        let dialect = self.session.dialect();
         for step in steps {
-            let statements = plan::render_op(self.session.dialect(), &step.op);
             let started = Instant::now();
-            let result = self.session.run_statements(&statements).await;
+            let result = self.run_step(dialect, step).await;
             self.report_retries();
-            result?;
+            let statements = result?;
             self.obs.on(&Event::StepApplied {
                 phase: step.phase,
                 summary: step.summary.clone(),
@@ -295,6 +340,8 @@ impl Runner<'_, '_> {
                     return Ok(());
                 }
                 let p = plan_upgrade_to(revs, &live, &e_heads)?;
+                self.check_policy(&p.expand)?;
+                self.verify_plan(&live, &p.expand, &p.expand_heads).await?;
                 self.run_phase(
                     Phase::Expand,
                     &p.expand,
@@ -349,6 +396,9 @@ impl Runner<'_, '_> {
                     return Err(Refusal::ContractBeforeMigrate.into());
                 }
                 let p = plan_upgrade_to(revs, &live, &c_heads)?;
+                self.check_policy(p.expand.iter().chain(&p.contract))?;
+                self.verify_plan(&live, p.expand.iter().chain(&p.contract), &p.final_heads)
+                    .await?;
                 // Data steps that contract revisions carry run before their DDL.
                 let contract_data: Vec<DataStep> = p
                     .migrate
@@ -435,6 +485,9 @@ impl Runner<'_, '_> {
             return Ok(());
         }
         let p = plan_upgrade_to(revs, &live, &target.revisions)?;
+        self.check_policy(p.expand.iter().chain(&p.contract))?;
+        self.verify_plan(&live, p.expand.iter().chain(&p.contract), &p.final_heads)
+            .await?;
         for l in &p.left_alone {
             self.obs.on(&Event::LeftAlone { object: l.clone() });
         }

@@ -14,8 +14,11 @@
 //! unique or check, primary key) turns into one rebuild step for that table, which builds the
 //! table as it will be after all of that table's changes ([`sqlite_rebuild`]).
 
+pub mod hazard;
+pub mod online;
 pub mod render;
 pub mod script;
+pub mod sizes;
 pub mod sqlite_rebuild;
 pub mod step;
 pub mod trigger_sql;
@@ -25,7 +28,7 @@ use std::collections::HashSet;
 
 use crate::diff::{self, Change};
 use crate::schema::model::*;
-pub use script::to_sql_script;
+pub use script::{to_sql_script, to_sql_script_with};
 pub use step::{Op, Phase, PlannedStep, Stage, Step};
 
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]

@@ -5,6 +5,8 @@
 pub mod galera;
 pub mod host;
 pub mod liberty;
+pub mod ops;
+pub mod seed;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
