@@ -358,16 +358,32 @@ pub struct PurgeArgs {
     /// Print the plan (tables in order, SQL, rows each step would delete); change nothing.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
-    /// Rows per DELETE statement (each batch is its own short transaction).
-    #[arg(long = "batch-size", value_name = "N", default_value_t = 1000,
+    /// Most rows per batch (each batch is its own short transaction; sizes follow
+    /// --batch-seconds up to this).
+    #[arg(long = "batch-size", value_name = "N", default_value_t = 50_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: u64,
+    /// Target duration of one batch, in seconds: batches start at 100 rows and grow or shrink
+    /// (at most 4x per batch) towards it, which bounds how long a batch holds its locks.
+    #[arg(long = "batch-seconds", value_name = "SECONDS", default_value_t = 0.5,
+          value_parser = parse_batch_seconds)]
+    pub batch_seconds: f64,
     /// purge_images_table only: purge the unreferenced images and keep the referenced ones,
     /// instead of refusing.
     #[arg(long = "skip-referenced")]
     pub skip_referenced: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// A positive, finite number of seconds.
+fn parse_batch_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds between 0 and 3600 (e.g. 0.5)"
+        )),
+    }
 }
 
 /// Python's `int(str)` for base 10: surrounding whitespace, a sign, digits with single

@@ -80,6 +80,25 @@ impl Observer<Event> for CliObserver {
                     p.finish();
                 }
             }
+            Event::Retried {
+                table,
+                code,
+                attempt,
+                wait_ms,
+            } => {
+                if self.log {
+                    note(&format!(
+                        "glance-manage: retrying a batch of table {table} after error {code} (attempt {attempt}, in {wait_ms} ms)"
+                    ));
+                }
+            }
+            Event::BatchShrunk { table, code, rows } => {
+                if self.log {
+                    note(&format!(
+                        "glance-manage: a batch of table {table} exceeded the Galera write-set limit (error {code}): batches of at most {rows} row(s) from now on"
+                    ));
+                }
+            }
         }
     }
 }
@@ -122,8 +141,13 @@ fn print_plan(report: &Report) {
         format!("at most {} row(s) per table", report.max_rows)
     };
     out(&format!(
-        "Purge plan ({}; dry run, nothing is deleted): rows with deleted_at < '{}' (UTC, {} day(s) ago), {cap}, batches of {}; schema of {}",
-        report.command, report.cutoff, report.age_in_days, report.batch_size, report.schema_from
+        "Purge plan ({}; dry run, nothing is deleted): rows with deleted_at < '{}' (UTC, {} day(s) ago), {cap}, batches of about {} s and at most {} row(s); schema of {}",
+        report.command,
+        report.cutoff,
+        report.age_in_days,
+        report.batch_seconds,
+        report.batch_size,
+        report.schema_from
     ));
     for (i, s) in report.steps.iter().enumerate() {
         out(&format!("{}. {}: {}", i + 1, s.table, s.rule));
@@ -139,7 +163,9 @@ fn print_plan(report: &Report) {
         if let Some(w) = &s.sql.window_end {
             out(&format!("   window:    {w}"));
         }
-        out(&format!("   batch end: {}", s.sql.batch_end));
+        if let Some(end) = &s.sql.batch_end {
+            out(&format!("   batch end: {end}"));
+        }
         out(&format!("   delete:    {}", s.sql.delete));
     }
 }
@@ -226,6 +252,7 @@ pub async fn purge(ctx: &Context, args: &PurgeArgs, images_table: bool) -> CmdRe
         age_in_days: age,
         max_rows,
         batch_size: args.batch_size,
+        batch_seconds: args.batch_seconds,
         dry_run: args.dry_run,
         skip_referenced: args.skip_referenced,
     };

@@ -24,7 +24,7 @@
 //! counts zero, so two purges at once neither fail nor count a row twice.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -35,8 +35,11 @@ use crate::revisions::RevisionSet;
 use crate::schema::model::{Dialect, Schema};
 use crate::snapshot::Branch;
 
-use super::graph::{self, Mode, PlanError, Step};
-use super::sql::{Key, Sql, Window};
+use super::graph::{self, Mode, PlanError};
+use super::sizer::Sizer;
+use super::sql::{Sql, Window};
+use super::step::{Runner, StepError, StepPlan, by_keys, run_step, shown_sql};
+use super::walk::{self, Form};
 
 /// What to purge and how.
 #[derive(Debug, Clone)]
@@ -45,7 +48,10 @@ pub struct Options {
     pub age_in_days: i64,
     /// `-1`: no limit.
     pub max_rows: i64,
+    /// The largest batch, in rows.
     pub batch_size: u64,
+    /// The target duration of one batch; sizes move towards it (see [`super::sizer`]).
+    pub batch_seconds: f64,
     pub dry_run: bool,
     /// `purge_images_table`: purge the unreferenced images and keep the others, instead of
     /// refusing.
@@ -62,6 +68,21 @@ pub enum Event {
     Deleted { table: String, rows: u64 },
     /// The purge is done with `table`, which lost `deleted` rows in all.
     TableFinished { table: String, deleted: u64 },
+    /// A batch of `table` failed with a transient error (`code`: deadlock, lock-wait timeout,
+    /// busy) and runs again after `wait_ms`.
+    Retried {
+        table: String,
+        code: String,
+        attempt: u32,
+        wait_ms: u64,
+    },
+    /// A batch of `table` was too large for a Galera write set (`code` 1180 or 1105): it runs
+    /// again with `rows`, and no later batch of the step is larger.
+    BatchShrunk {
+        table: String,
+        code: String,
+        rows: u64,
+    },
 }
 
 /// The statements of a step, as run (values shown as placeholders).
@@ -69,8 +90,8 @@ pub enum Event {
 pub struct StepSql {
     /// Fixes the window when the step is capped.
     pub window_end: Option<String>,
-    /// Reads the last key of the next batch.
-    pub batch_end: String,
+    /// Reads the last key of the next batch (backends whose DELETE does not return it).
+    pub batch_end: Option<String>,
     pub delete: String,
 }
 
@@ -88,6 +109,14 @@ pub struct StepReport {
     /// Tables whose rows reference the rows this step kept (empty when none were kept).
     pub referenced_by: Vec<String>,
     pub batches: u64,
+    /// The largest batch asked for, in rows.
+    pub largest_batch: u64,
+    /// The longest batch, in seconds (statement and commit).
+    pub slowest_batch_seconds: f64,
+    /// The batch cap in force when a Galera write-set limit lowered it below `batch_size`.
+    pub batch_cap: Option<u64>,
+    /// Batches run again after a transient error.
+    pub retries: u64,
     pub seconds: f64,
     pub sql: StepSql,
 }
@@ -117,6 +146,12 @@ pub struct BlockingTable {
     pub purgeable: u64,
 }
 
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct WriteSetLimits {
+    pub max_ws_rows: u64,
+    pub max_ws_size: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub command: &'static str,
@@ -125,6 +160,9 @@ pub struct Report {
     pub age_in_days: i64,
     pub max_rows: i64,
     pub batch_size: u64,
+    pub batch_seconds: f64,
+    /// Galera's `wsrep_max_ws_rows` and `wsrep_max_ws_size` when set (MySQL/MariaDB).
+    pub write_set_limits: Option<WriteSetLimits>,
     /// `deleted_at < cutoff` (naive UTC), taken once at start.
     pub cutoff: String,
     /// The revision(s) whose snapshot the plan was generated from.
@@ -212,7 +250,7 @@ pub fn target_schema(
     (schema, head, warning)
 }
 
-fn sql_value(dialect: Dialect, v: &Value, numeric: bool) -> String {
+pub(super) fn sql_value(dialect: Dialect, v: &Value, numeric: bool) -> String {
     match v {
         Value::Int(i) if numeric => i.to_string(),
         Value::Int(i) => crate::sql::literal(dialect, &i.to_string()),
@@ -221,76 +259,6 @@ fn sql_value(dialect: Dialect, v: &Value, numeric: bool) -> String {
         Value::Float(f) => f.to_string(),
         Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
         Value::Null => "NULL".to_string(),
-    }
-}
-
-fn placeholders(names: &[String], prefix: &str) -> Key {
-    names
-        .iter()
-        .map(|n| format!(":{prefix}{}", n.replace('.', "_")))
-        .collect()
-}
-
-/// Whether a failed batch is worth running again (deadlock, serialization failure, busy).
-fn retryable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(d) => {
-            let code = d.code().map(|c| c.to_string()).unwrap_or_default();
-            matches!(
-                code.as_str(),
-                "40001" | "40P01" | "1213" | "1205" | "5" | "6" | "517"
-            ) || d.message().contains("Deadlock found")
-        }
-        _ => false,
-    }
-}
-
-struct Runner<'a> {
-    conn: &'a mut Conn,
-    dialect: Dialect,
-}
-
-impl Runner<'_> {
-    async fn row(&mut self, sql: &str, table: &str) -> Result<Option<Vec<Value>>, DbError> {
-        self.conn
-            .query(sql)
-            .await
-            .map(|rows| rows.into_iter().next())
-            .map_err(|e| DbError::statement(&format!("reading table {table}"), e))
-    }
-
-    async fn count(&mut self, sql: &str, table: &str) -> Result<u64, DbError> {
-        self.conn
-            .query_i64(sql)
-            .await
-            .map(|n| n.unwrap_or(0).max(0) as u64)
-            .map_err(|e| DbError::statement(&format!("counting rows of table {table}"), e))
-    }
-
-    async fn delete(&mut self, sql: &str, table: &str) -> Result<u64, DbError> {
-        let mut attempt = 0;
-        loop {
-            match self.conn.execute(sql).await {
-                Ok(n) => return Ok(n),
-                Err(e) if retryable(&e) && attempt < 5 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-                }
-                Err(e) => {
-                    return Err(DbError::statement(
-                        &format!("deleting from table {table}"),
-                        e,
-                    ));
-                }
-            }
-        }
-    }
-
-    fn key(&self, row: &[Value], numeric: &[bool]) -> Key {
-        row.iter()
-            .zip(numeric)
-            .map(|(v, n)| sql_value(self.dialect, v, *n))
-            .collect()
     }
 }
 
@@ -314,6 +282,8 @@ pub async fn run(
         age_in_days: opts.age_in_days,
         max_rows: opts.max_rows,
         batch_size: opts.batch_size,
+        batch_seconds: opts.batch_seconds,
+        write_set_limits: None,
         cutoff: cutoff_text.clone(),
         schema_from: String::new(),
         steps: vec![],
@@ -349,6 +319,32 @@ pub async fn run(
         cutoff: crate::sql::literal(dialect, &cutoff_text),
         steps: &steps,
     };
+    let mut mariadb = false;
+    let mut limits = None;
+    if dialect == Dialect::Mysql {
+        let version = conn
+            .query("SELECT VERSION()")
+            .await
+            .ok()
+            .and_then(|r| r.first().and_then(|r| r.first()).and_then(Value::text))
+            .unwrap_or_default();
+        mariadb = version.contains("MariaDB");
+        match walk::write_set_limits(conn).await {
+            Ok(l) => limits = l,
+            Err(error) => {
+                report.error = Some(error.message.clone());
+                return Err(PurgeError::Db {
+                    table: None,
+                    error,
+                    report: Box::new(report),
+                });
+            }
+        }
+        report.write_set_limits = limits.map(|(max_ws_rows, max_ws_size)| WriteSetLimits {
+            max_ws_rows,
+            max_ws_size,
+        });
+    }
     let mut runner = Runner { conn, dialect };
     let mut windows: Vec<Window> = Vec::new();
     let mut remaining: HashMap<String, Option<u64>> = HashMap::new();
@@ -369,6 +365,12 @@ pub async fn run(
                 Some(opts.max_rows as u64)
             });
         let started = Instant::now();
+        let form = Form::of(dialect, mariadb, step);
+        let plan = StepPlan {
+            cap,
+            form,
+            by_keys: by_keys(step, cap, opts),
+        };
         let mut sr = StepReport {
             table: step.table.clone(),
             rule: step.describe(),
@@ -377,36 +379,43 @@ pub async fn run(
             skipped: 0,
             referenced_by: Vec::new(),
             batches: 0,
+            largest_batch: 0,
+            slowest_batch_seconds: 0.0,
+            batch_cap: None,
+            retries: 0,
             seconds: 0.0,
-            sql: StepSql {
-                window_end: cap.map(|m| sql.window_end(step, m as i64)),
-                batch_end: String::new(),
-                delete: String::new(),
-            },
+            sql: shown_sql(&sql, step, &plan, opts.batch_size),
         };
-        let wph = placeholders(&step.window_key_names(), "window_end_");
-        let shown_window = cap.map(|_| wph.clone());
-        let pk_names: Vec<String> = step.pk.clone();
-        sr.sql.batch_end = sql.batch_end(
-            step,
-            shown_window.as_ref(),
-            Some(&placeholders(&pk_names, "last_")),
-            opts.batch_size,
-        );
-        sr.sql.delete = sql.delete(
-            step,
-            shown_window.as_ref(),
-            Some(&placeholders(&pk_names, "last_")),
-            &placeholders(&pk_names, "batch_end_"),
-            opts.batch_size,
-        );
+        let mut sizer = Sizer::new(opts.batch_seconds, opts.batch_size);
+        if let (Some(l), false) = (limits, opts.dry_run) {
+            let galera = walk::galera_step_cap(runner.conn, &step.table, l).await;
+            match galera {
+                Ok(Some(c)) => {
+                    sizer.limit(c);
+                    if sizer.cap() < opts.batch_size {
+                        sr.batch_cap = Some(sizer.cap());
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    report.summarize();
+                    report.error = Some(error.message.clone());
+                    return Err(PurgeError::Db {
+                        table: Some(step.table.clone()),
+                        error,
+                        report: Box::new(report),
+                    });
+                }
+            }
+        }
 
         let result = run_step(
             &mut runner,
             &sql,
             step,
             i,
-            cap,
+            &plan,
+            &mut sizer,
             opts,
             &mut windows,
             &mut sr,
@@ -450,162 +459,4 @@ pub async fn run(
     }
     report.summarize();
     Ok(report)
-}
-
-enum StepError {
-    Db(DbError),
-    Blocked,
-}
-
-impl From<DbError> for StepError {
-    fn from(e: DbError) -> StepError {
-        StepError::Db(e)
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn run_step(
-    runner: &mut Runner<'_>,
-    sql: &Sql<'_>,
-    step: &Step,
-    index: usize,
-    cap: Option<u64>,
-    opts: &Options,
-    windows: &mut Vec<Window>,
-    sr: &mut StepReport,
-    report: &mut Report,
-    obs: &mut dyn Observer<Event>,
-) -> Result<(), StepError> {
-    let table = step.table.as_str();
-    // 1. The window: which eligible rows this run may take.
-    let window = match cap {
-        Some(0) => Window::Nothing,
-        None => Window::All,
-        Some(m) => {
-            // A large cap is usually above the eligible count: one COUNT is cheaper than
-            // sorting every eligible row to find the m-th.
-            let uncapped =
-                m > 10_000 && runner.count(&sql.count_eligible(step, None), table).await? <= m;
-            if uncapped {
-                Window::All
-            } else {
-                match runner.row(&sql.window_end(step, m as i64), table).await? {
-                    None => Window::Nothing,
-                    Some(row) => Window::UpTo(runner.key(&row, &step.window_key_numeric())),
-                }
-            }
-        }
-    };
-    windows.push(window.clone());
-    if window == Window::Nothing {
-        return Ok(());
-    }
-    let w = window.key();
-
-    // 2. purge_images_table: refuse while images in range are still referenced.
-    if opts.mode == Mode::ImagesTable {
-        let mut blocking = Vec::new();
-        for b in sql.blocking_rows(step, w) {
-            let rows = runner.count(&b.rows, &b.fk.table).await?;
-            if rows == 0 {
-                continue;
-            }
-            let purgeable = match &b.purgeable {
-                Some(q) => runner.count(q, &b.fk.table).await?,
-                None => 0,
-            };
-            match blocking
-                .iter_mut()
-                .find(|t: &&mut BlockingTable| t.table == b.fk.table)
-            {
-                Some(t) => {
-                    t.rows += rows;
-                    t.purgeable += purgeable;
-                }
-                None => blocking.push(BlockingTable {
-                    table: b.fk.table.clone(),
-                    rows,
-                    purgeable,
-                }),
-            }
-        }
-        let referenced = match sql.count_referenced(step, w) {
-            Some(q) => runner.count(&q, table).await?,
-            None => 0,
-        };
-        if referenced > 0 {
-            sr.referenced_by = blocking.iter().map(|t| t.table.clone()).collect();
-            report.blocked = Some(Blocked {
-                images: referenced,
-                tables: blocking,
-            });
-            if !opts.skip_referenced {
-                sr.skipped = referenced;
-                if opts.dry_run {
-                    // The real run would refuse and delete nothing.
-                    *windows.last_mut().expect("pushed") = Window::Nothing;
-                    return Ok(());
-                }
-                return Err(StepError::Blocked);
-            }
-        }
-    }
-
-    // 3. Dry run: count what the run would delete.
-    if opts.dry_run {
-        let would = runner
-            .count(&sql.count_predicted(index, windows), table)
-            .await?;
-        let eligible = runner.count(&sql.count_eligible(step, w), table).await?;
-        sr.deleted = would;
-        sr.skipped = eligible.saturating_sub(would);
-        return Ok(());
-    }
-
-    // 4. Walk the table by primary key, one batch per short transaction.
-    loop {
-        let mut after: Option<Key> = None;
-        let mut pass_deleted = 0u64;
-        loop {
-            let end = sql.batch_end(step, w, after.as_ref(), opts.batch_size);
-            let Some(row) = runner.row(&end, table).await? else {
-                break;
-            };
-            let upto = runner.key(&row, &step.pk_numeric);
-            let del = sql.delete(step, w, after.as_ref(), &upto, opts.batch_size);
-            let n = runner.delete(&del, table).await?;
-            sr.batches += 1;
-            pass_deleted += n;
-            sr.deleted += n;
-            if n > 0 {
-                obs.on(&Event::Deleted {
-                    table: table.to_string(),
-                    rows: n,
-                });
-            }
-            after = Some(upto);
-        }
-        // Self-referencing rows: each pass removes the current leaves.
-        if !step.self_referencing || pass_deleted == 0 {
-            break;
-        }
-    }
-    // 5. Rows of the window still there were kept by the guard: name the tables that really
-    //    reference them.
-    if !step.guards.is_empty() {
-        sr.skipped = runner.count(&sql.count_eligible(step, w), table).await?;
-        if sr.skipped > 0 && opts.mode != Mode::ImagesTable {
-            let mut by = Vec::new();
-            for b in sql.blocking_rows(step, w) {
-                if !by.contains(&b.fk.table) && runner.count(&b.rows, &b.fk.table).await? > 0 {
-                    by.push(b.fk.table.clone());
-                }
-            }
-            if step.self_referencing {
-                by.push(table.to_string());
-            }
-            sr.referenced_by = by;
-        }
-    }
-    Ok(())
 }

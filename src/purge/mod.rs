@@ -12,7 +12,10 @@
 
 pub mod exec;
 pub mod graph;
+pub mod sizer;
 pub mod sql;
+mod step;
+mod walk;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

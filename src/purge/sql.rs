@@ -2,6 +2,8 @@
 //! soft-deleted ancestor's along the FK path), the FK-safety guard, the window of a capped step,
 //! the keyset-walking batch end and the batched DELETE.
 
+mod forms;
+
 use super::graph::{DELETED_AT, Fk, Step};
 use crate::schema::model::Dialect;
 use crate::sql::quote;

@@ -1,0 +1,350 @@
+//! One step of a purge: fix the window (capped runs), refuse for `purge_images_table` while
+//! images in range are referenced, count (dry run) or delete — by the window's keys when the cap
+//! is small (the cron case: one scan of the table), otherwise by the batched walk of
+//! [`super::walk`] — and count the rows the guard kept.
+
+use crate::exec::connection::{Conn, DbError, Value};
+use crate::observe::Observer;
+use crate::schema::model::Dialect;
+
+use super::exec::{Blocked, BlockingTable, Event, Options, Report, StepReport, StepSql, sql_value};
+use super::graph::{Mode, Step};
+use super::sizer::Sizer;
+use super::sql::{Key, Sql, Window};
+use super::walk::{Form, Walker};
+
+/// Rows per statement when counting a window's leftover keys.
+const COUNT_CHUNK: usize = 10_000;
+
+pub(super) struct Runner<'a> {
+    pub conn: &'a mut Conn,
+    pub dialect: Dialect,
+}
+
+impl Runner<'_> {
+    async fn rows(&mut self, sql: &str, table: &str) -> Result<Vec<Vec<Value>>, DbError> {
+        self.conn
+            .query(sql)
+            .await
+            .map_err(|e| DbError::statement(&format!("reading table {table}"), e))
+    }
+
+    async fn row(&mut self, sql: &str, table: &str) -> Result<Option<Vec<Value>>, DbError> {
+        Ok(self.rows(sql, table).await?.into_iter().next())
+    }
+
+    async fn count(&mut self, sql: &str, table: &str) -> Result<u64, DbError> {
+        self.conn
+            .query_i64(sql)
+            .await
+            .map(|n| n.unwrap_or(0).max(0) as u64)
+            .map_err(|e| DbError::statement(&format!("counting rows of table {table}"), e))
+    }
+
+    fn key(&self, row: &[Value], numeric: &[bool]) -> Key {
+        row.iter()
+            .zip(numeric)
+            .map(|(v, n)| sql_value(self.dialect, v, *n))
+            .collect()
+    }
+}
+
+/// How a step runs, decided before it starts.
+pub(super) struct StepPlan {
+    /// Rows of the table this step may still take (`None`: no limit).
+    pub cap: Option<u64>,
+    pub form: Form,
+    /// Delete by the window's keys, read once (cron: a small cap).
+    pub by_keys: bool,
+}
+
+/// Whether a capped step reads its window as keys and deletes those: when the cap fits in one
+/// batch's worth of keys (memory stays bounded by `--batch-size`), for `db purge` (whose
+/// refusal-free steps need no window key) on tables without a self-reference (whose passes
+/// need the window as a range).
+pub(super) fn by_keys(step: &Step, cap: Option<u64>, opts: &Options) -> bool {
+    matches!(cap, Some(m) if m > 0 && m <= opts.batch_size)
+        && !opts.dry_run
+        && opts.mode == Mode::Purge
+        && !step.self_referencing
+}
+
+fn placeholders(names: &[String], prefix: &str) -> Key {
+    names
+        .iter()
+        .map(|n| format!(":{prefix}{}", n.replace('.', "_")))
+        .collect()
+}
+
+/// The step's statements as the report and the dry run show them (values as placeholders).
+pub(super) fn shown_sql(sql: &Sql<'_>, step: &Step, plan: &StepPlan, batch: u64) -> StepSql {
+    if plan.by_keys {
+        let m = plan.cap.unwrap_or(0);
+        let key = placeholders(&step.pk, "key_");
+        return StepSql {
+            window_end: Some(sql.window_keys(step, m)),
+            batch_end: None,
+            delete: sql.delete_keys(step, std::slice::from_ref(&key)).replace(
+                &format!("IN ({})", key.join(", ")),
+                &format!("IN ({}, …)", key.join(", ")),
+            ),
+        };
+    }
+    let window = plan
+        .cap
+        .map(|_| placeholders(&step.window_key_names(), "window_end_"));
+    let last = placeholders(&step.pk, "last_");
+    let n = batch;
+    let (batch_end, delete) = match plan.form {
+        Form::Postgres => (None, sql.pg_batch(step, window.as_ref(), Some(&last), n)),
+        Form::MariaDb => (
+            None,
+            sql.mariadb_batch(step, window.as_ref(), Some(&last), n)
+                .unwrap_or_default(),
+        ),
+        Form::SqliteTx | Form::Pair => (
+            Some(sql.batch_end(step, window.as_ref(), Some(&last), n)),
+            sql.delete(
+                step,
+                window.as_ref(),
+                Some(&last),
+                &placeholders(&step.pk, "batch_end_"),
+                n,
+            ),
+        ),
+    };
+    StepSql {
+        window_end: plan.cap.map(|m| sql.window_end(step, m as i64)),
+        batch_end,
+        delete,
+    }
+}
+
+pub(super) enum StepError {
+    Db(DbError),
+    Blocked,
+}
+
+impl From<DbError> for StepError {
+    fn from(e: DbError) -> StepError {
+        StepError::Db(e)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run_step(
+    runner: &mut Runner<'_>,
+    sql: &Sql<'_>,
+    step: &Step,
+    index: usize,
+    plan: &StepPlan,
+    sizer: &mut Sizer,
+    opts: &Options,
+    windows: &mut Vec<Window>,
+    sr: &mut StepReport,
+    report: &mut Report,
+    obs: &mut dyn Observer<Event>,
+) -> Result<(), StepError> {
+    let table = step.table.as_str();
+    if plan.by_keys {
+        windows.push(Window::All);
+        return by_keys_step(runner, sql, step, plan, sizer, sr, obs).await;
+    }
+    // 1. The window: which eligible rows this run may take.
+    let window = match plan.cap {
+        Some(0) => Window::Nothing,
+        None => Window::All,
+        Some(m) => {
+            // A large cap is usually above the eligible count: one COUNT is cheaper than
+            // sorting every eligible row to find the m-th.
+            let uncapped =
+                m > 10_000 && runner.count(&sql.count_eligible(step, None), table).await? <= m;
+            if uncapped {
+                Window::All
+            } else {
+                match runner.row(&sql.window_end(step, m as i64), table).await? {
+                    None => Window::Nothing,
+                    Some(row) => Window::UpTo(runner.key(&row, &step.window_key_numeric())),
+                }
+            }
+        }
+    };
+    windows.push(window.clone());
+    if window == Window::Nothing {
+        return Ok(());
+    }
+    let w = window.key();
+
+    // 2. purge_images_table: refuse while images in range are still referenced. The cheap
+    //    question first (one referenced row?); the per-table counts only for the message.
+    if opts.mode == Mode::ImagesTable {
+        let probe = match sql.any_referenced(step, w) {
+            Some(q) => runner.row(&q, table).await?.is_some(),
+            None => false,
+        };
+        if probe {
+            refuse_or_note(runner, sql, step, w, opts, windows, sr, report).await?;
+            if !opts.skip_referenced {
+                return if opts.dry_run {
+                    Ok(())
+                } else {
+                    Err(StepError::Blocked)
+                };
+            }
+        }
+    }
+
+    // 3. Dry run: count what the run would delete.
+    if opts.dry_run {
+        let would = runner
+            .count(&sql.count_predicted(index, windows), table)
+            .await?;
+        let eligible = runner.count(&sql.count_eligible(step, w), table).await?;
+        sr.deleted = would;
+        sr.skipped = eligible.saturating_sub(would);
+        return Ok(());
+    }
+
+    // 4. Walk the table by primary key, one batch per short transaction.
+    let mut walker = Walker {
+        conn: &mut *runner.conn,
+        sql,
+        form: plan.form,
+    };
+    walker.walk(step, w, sizer, sr, obs).await?;
+
+    // 5. Rows of the window still there were kept by the guard: name the tables that really
+    //    reference them.
+    if !step.guards.is_empty() {
+        sr.skipped = runner.count(&sql.count_eligible(step, w), table).await?;
+        name_referencing(runner, sql, step, w, opts.mode, sr).await?;
+    }
+    Ok(())
+}
+
+/// The tables whose rows reference the rows the step kept.
+async fn name_referencing(
+    runner: &mut Runner<'_>,
+    sql: &Sql<'_>,
+    step: &Step,
+    w: Option<&Key>,
+    mode: Mode,
+    sr: &mut StepReport,
+) -> Result<(), DbError> {
+    if sr.skipped == 0 || mode == Mode::ImagesTable {
+        return Ok(());
+    }
+    let mut by = Vec::new();
+    for b in sql.blocking_rows(step, w) {
+        if !by.contains(&b.fk.table) && runner.count(&b.rows, &b.fk.table).await? > 0 {
+            by.push(b.fk.table.clone());
+        }
+    }
+    if step.self_referencing {
+        by.push(step.table.clone());
+    }
+    sr.referenced_by = by;
+    Ok(())
+}
+
+/// Counts what blocks `purge_images_table` (per referencing table) into the report; without
+/// `--skip-referenced` the step then deletes nothing.
+#[allow(clippy::too_many_arguments)]
+async fn refuse_or_note(
+    runner: &mut Runner<'_>,
+    sql: &Sql<'_>,
+    step: &Step,
+    w: Option<&Key>,
+    opts: &Options,
+    windows: &mut [Window],
+    sr: &mut StepReport,
+    report: &mut Report,
+) -> Result<(), DbError> {
+    let mut blocking: Vec<BlockingTable> = Vec::new();
+    for b in sql.blocking_rows(step, w) {
+        let rows = runner.count(&b.rows, &b.fk.table).await?;
+        if rows == 0 {
+            continue;
+        }
+        let purgeable = match &b.purgeable {
+            Some(q) => runner.count(q, &b.fk.table).await?,
+            None => 0,
+        };
+        match blocking.iter_mut().find(|t| t.table == b.fk.table) {
+            Some(t) => {
+                t.rows += rows;
+                t.purgeable += purgeable;
+            }
+            None => blocking.push(BlockingTable {
+                table: b.fk.table.clone(),
+                rows,
+                purgeable,
+            }),
+        }
+    }
+    let referenced = match sql.count_referenced(step, w) {
+        Some(q) => runner.count(&q, &step.table).await?,
+        None => 0,
+    };
+    sr.referenced_by = blocking.iter().map(|t| t.table.clone()).collect();
+    report.blocked = Some(Blocked {
+        images: referenced,
+        tables: blocking,
+    });
+    if !opts.skip_referenced {
+        sr.skipped = referenced;
+        if let Some(last) = windows.last_mut() {
+            // The real run refuses and deletes nothing: so does the dry run's prediction.
+            *last = Window::Nothing;
+        }
+    }
+    Ok(())
+}
+
+/// The cron case: read the window's keys once (one scan, a top-m sort), delete those keys in
+/// batches of the controller's size, then count the keys the guard kept (key probes; exact even
+/// when another purge took some of the window meanwhile).
+async fn by_keys_step(
+    runner: &mut Runner<'_>,
+    sql: &Sql<'_>,
+    step: &Step,
+    plan: &StepPlan,
+    sizer: &mut Sizer,
+    sr: &mut StepReport,
+    obs: &mut dyn Observer<Event>,
+) -> Result<(), StepError> {
+    let table = step.table.as_str();
+    let m = plan.cap.unwrap_or(0);
+    let rows = runner.rows(&sql.window_keys(step, m), table).await?;
+    let keys: Vec<Key> = rows
+        .iter()
+        .map(|r| runner.key(r, &step.pk_numeric))
+        .collect();
+    drop(rows);
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let mut walker = Walker {
+        conn: &mut *runner.conn,
+        sql,
+        form: plan.form,
+    };
+    walker.delete_keys(step, &keys, sizer, sr, obs).await?;
+    if !step.guards.is_empty() {
+        let mut kept = 0;
+        for chunk in keys.chunks(COUNT_CHUNK) {
+            kept += runner.count(&sql.count_keys(step, chunk), table).await?;
+        }
+        sr.skipped = kept;
+        // The window as a range, for naming the referencing tables: its last key in Glance's
+        // order is the m-th row's, which window_end reads (only when rows were kept).
+        if kept > 0 {
+            let w = runner
+                .row(&sql.window_end(step, m as i64), table)
+                .await?
+                .map(|row| runner.key(&row, &step.window_key_numeric()));
+            name_referencing(runner, sql, step, w.as_ref(), Mode::Purge, sr).await?;
+        }
+    }
+    Ok(())
+}
