@@ -1,0 +1,258 @@
+//! Time-targeted purge batches on SQLite, PostgreSQL and MariaDB: the walk deletes exactly the
+//! eligible rows whatever the batch sizes (`--batch-size 1`, a tiny and a huge
+//! `--batch-seconds`), the sizes reported follow the controller (×4 per fast batch from 100,
+//! the floor after slow ones), the cron window taken by keys, Galera's write-set row limit
+//! as a cap (set on a plain MariaDB server, which reads it the same way), and PostgreSQL's
+//! `SKIP LOCKED` passing a row another transaction holds.
+
+mod common;
+
+use common::{Gm, TestDb};
+use glance_manage::purge::{format_utc_micros, now_micros};
+use glance_manage::schema::model::Dialect;
+
+/// Images seeded; every second one is soft-deleted.
+const IMAGES: usize = 40;
+/// Properties per image: 20 × 25 = 500 eligible rows of image_properties.
+const PROPS: usize = 25;
+const ELIGIBLE_PROPS: i64 = (IMAGES / 2 * PROPS) as i64;
+
+/// The write-set test changes a server-global variable that caps every purge's batches: the
+/// tests that assert batch sizes wait for it (read), it waits for them (write).
+static SERVER_GLOBALS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+fn ago(secs: i64) -> String {
+    format!("'{}'", format_utc_micros(now_micros() - secs * 1_000_000))
+}
+
+fn json(db: &TestDb, args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.extend(["--format", "json"]);
+    let r = Gm::new().url(&db.url).args(&a).run();
+    assert_eq!(
+        r.code, 0,
+        "{a:?} on {}:\n{}\n{}",
+        db.dialect, r.stdout, r.stderr
+    );
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
+}
+
+/// `db sync`, then images with properties and a tag each; the deleted ones (odd numbers) and
+/// their children soft-deleted 2 days ago, one second apart so Glance's order is unambiguous.
+async fn seeded(db: &TestDb) {
+    let r = Gm::new().url(&db.url).args(["db", "sync"]).run();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let created = ago(10 * 86_400);
+    let (mut images, mut props, mut tags) = (vec![], vec![], vec![]);
+    for i in 0..IMAGES {
+        let id = format!("00000000-0000-0000-0000-{i:012}");
+        let gone = i % 2 == 1;
+        let (t, dl) = if gone {
+            (ago(2 * 86_400 - i as i64), "TRUE")
+        } else {
+            ("NULL".to_string(), "FALSE")
+        };
+        let status = if gone { "deleted" } else { "active" };
+        images.push(format!(
+            "('{id}', 'img', '{status}', {created}, {t}, {dl}, 0, 0, FALSE, 'shared', FALSE)"
+        ));
+        for k in 0..PROPS {
+            props.push(format!(
+                "({}, '{id}', 'p{k}', 'v', {created}, {t}, {dl})",
+                i * PROPS + k + 1
+            ));
+        }
+        tags.push(format!("({}, '{id}', 't', {created}, {t}, {dl})", i + 1));
+    }
+    db.exec(&format!(
+        "INSERT INTO images (id, name, status, created_at, deleted_at, deleted, min_disk, min_ram, protected, visibility, os_hidden) VALUES {};\n\
+         INSERT INTO image_properties (id, image_id, name, value, created_at, deleted_at, deleted) VALUES {};\n\
+         INSERT INTO image_tags (id, image_id, value, created_at, deleted_at, deleted) VALUES {}",
+        images.join(", "),
+        props.join(", "),
+        tags.join(", ")
+    ))
+    .await;
+}
+
+fn step<'a>(report: &'a serde_json::Value, table: &str) -> &'a serde_json::Value {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["table"] == table)
+        .unwrap_or_else(|| panic!("no step for {table}: {report}"))
+}
+
+async fn left(db: &TestDb, table: &str) -> i64 {
+    db.count(&format!("SELECT COUNT(*) FROM {table}")).await
+}
+
+/// Runs the unlimited purge with `extra` options on a freshly seeded database and checks that
+/// exactly the eligible rows went; returns the image_properties step.
+async fn unlimited(db: &TestDb, extra: &[&str]) -> serde_json::Value {
+    let _shared = SERVER_GLOBALS.read().await;
+    seeded(db).await;
+    let mut args = vec!["db", "purge", "--age_in_days", "1", "--max_rows", "-1"];
+    args.extend(extra);
+    let report = json(db, &args);
+    assert_eq!(
+        report["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == "image_properties")
+            .unwrap()["deleted"],
+        ELIGIBLE_PROPS,
+        "{extra:?}"
+    );
+    assert_eq!(
+        left(db, "image_properties").await,
+        (IMAGES * PROPS) as i64 - ELIGIBLE_PROPS,
+        "{extra:?}"
+    );
+    assert_eq!(
+        left(db, "image_tags").await,
+        (IMAGES / 2) as i64,
+        "{extra:?}"
+    );
+    assert_eq!(
+        left(db, "images").await,
+        IMAGES as i64,
+        "OSSN-0075: db purge keeps images"
+    );
+    step(&report, "image_properties").clone()
+}
+
+for_each_backend!(fast_batches_grow_fourfold, |db: TestDb| async move {
+    // Every batch is far under an hour: 100, then 400 (which takes the last of the 500 rows);
+    // the walk then finds nothing more.
+    let s = unlimited(&db, &["--batch-seconds", "3600"]).await;
+    assert_eq!(s["largest_batch"], 400, "{s}");
+    assert_eq!(s["batches"], 2, "{s}");
+    assert_eq!(s["retries"], 0, "{s}");
+});
+
+for_each_backend!(slow_batches_stay_at_the_floor, |db: TestDb| async move {
+    // Every batch is far over a microsecond: the size never leaves the floor of 100.
+    let s = unlimited(&db, &["--batch-seconds", "0.000001"]).await;
+    assert_eq!(s["largest_batch"], 100, "{s}");
+    assert_eq!(s["batches"], 5, "{s}");
+    assert!(s["slowest_batch_seconds"].as_f64().unwrap() > 0.0, "{s}");
+});
+
+for_each_backend!(batch_size_one_is_the_cap, |db: TestDb| async move {
+    let s = unlimited(&db, &["--batch-size", "1", "--batch-seconds", "3600"]).await;
+    assert_eq!(s["largest_batch"], 1, "{s}");
+    assert_eq!(s["batches"], ELIGIBLE_PROPS, "{s}");
+});
+
+for_each_backend!(cron_window_by_keys, |db: TestDb| async move {
+    seeded(&db).await;
+    // Glance's pick: the 30 oldest eligible properties by deleted_at, then id. Image i was
+    // deleted 2 days − i seconds ago: image 1's properties are the oldest, then image 3's.
+    let report = json(
+        &db,
+        &["db", "purge", "--age_in_days", "1", "--max_rows", "30"],
+    );
+    let s = step(&report, "image_properties");
+    assert_eq!(s["deleted"], 30, "{s}");
+    assert!(
+        s["sql"]["window_end"]
+            .as_str()
+            .unwrap()
+            .starts_with("SELECT t."),
+        "the window is read as keys: {s}"
+    );
+    // Image 1 owns ids 26..=50, image 3 ids 76..=100: the first 30 in Glance's order are
+    // 26..=50 and 76..=80.
+    let gone: Vec<i64> = (1..=(IMAGES * PROPS) as i64)
+        .filter(|id| (26..=50).contains(id) || (76..=80).contains(id))
+        .collect();
+    let ids = db
+        .rows("SELECT id FROM image_properties WHERE id BETWEEN 26 AND 100 ORDER BY id")
+        .await;
+    let ids: Vec<i64> = ids.iter().map(|r| r[0].parse().unwrap()).collect();
+    for g in &gone {
+        assert!(!ids.contains(g), "property {g} should be gone");
+    }
+    assert_eq!(ids.len(), 75 - 30, "{ids:?}");
+    assert_eq!(step(&report, "image_tags")["deleted"], 20);
+});
+
+/// Galera's `wsrep_max_ws_rows` as the batch cap. The variable is global only; on a plain
+/// server it limits nothing else, and the purge reads it whether or not `wsrep_on` is set.
+#[tokio::test]
+async fn write_set_row_limit_caps_every_batch() {
+    let Some(db) = TestDb::create(Dialect::Mysql).await else {
+        return;
+    };
+    seeded(&db).await;
+    let _alone = SERVER_GLOBALS.write().await;
+    db.exec("SET GLOBAL wsrep_max_ws_rows = 50").await;
+    let r = Gm::new()
+        .url(&db.url)
+        .args(["db", "purge", "--age_in_days", "1", "--max_rows", "-1"])
+        .args(["--batch-seconds", "3600", "--format", "json"])
+        .run();
+    db.exec("SET GLOBAL wsrep_max_ws_rows = 0").await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["write_set_limits"]["max_ws_rows"], 50, "{report}");
+    let s = step(&report, "image_properties");
+    assert_eq!(s["deleted"], ELIGIBLE_PROPS);
+    assert_eq!(s["batch_cap"], 50, "{s}");
+    assert_eq!(s["largest_batch"], 50, "{s}");
+    assert_eq!(s["batches"], ELIGIBLE_PROPS / 50, "{s}");
+    for st in report["steps"].as_array().unwrap() {
+        assert!(st["largest_batch"].as_u64().unwrap() <= 50, "{st}");
+    }
+}
+
+/// A row another transaction holds is passed over (`SKIP LOCKED`), not waited for, and the
+/// next run takes it.
+#[tokio::test]
+async fn postgres_skips_a_locked_row() {
+    let Some(db) = TestDb::create(Dialect::Postgres).await else {
+        return;
+    };
+    seeded(&db).await;
+    let mut holder = db.conn().await;
+    holder.execute("BEGIN").await.unwrap();
+    holder
+        .execute("SELECT id FROM image_properties WHERE id = 30 FOR UPDATE")
+        .await
+        .unwrap();
+    let first = json(
+        &db,
+        &["db", "purge", "--age_in_days", "1", "--max_rows", "-1"],
+    );
+    assert_eq!(
+        step(&first, "image_properties")["deleted"],
+        ELIGIBLE_PROPS - 1
+    );
+    holder.execute("ROLLBACK").await.unwrap();
+    holder.close().await;
+    let second = json(
+        &db,
+        &["db", "purge", "--age_in_days", "1", "--max_rows", "-1"],
+    );
+    assert_eq!(step(&second, "image_properties")["deleted"], 1);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM image_properties WHERE id = 30")
+            .await,
+        0
+    );
+}
+
+#[test]
+fn batch_seconds_must_be_positive() {
+    for bad in ["0", "-1", "abc", "inf"] {
+        let r = Gm::new()
+            .url("sqlite:///nonexistent.db")
+            .args(["db", "purge", "--batch-seconds", bad])
+            .run();
+        assert_eq!(r.code, 2, "{bad}: {}", r.stderr);
+        assert!(r.stderr.contains("--batch-seconds"), "{bad}: {}", r.stderr);
+    }
+}
