@@ -65,6 +65,10 @@ pub fn render_op(dialect: Dialect, op: &Op) -> Vec<String> {
         Op::CreateTable {
             table,
             inline_foreign_keys,
+        } if dialect == Dialect::Mysql => vec![create_table_indexed(table, inline_foreign_keys)],
+        Op::CreateTable {
+            table,
+            inline_foreign_keys,
         } => {
             let mut out = vec![create_table(dialect, table, inline_foreign_keys)];
             out.extend(
