@@ -180,6 +180,54 @@ for_each_backend!(cron_window_by_keys, |db: TestDb| async move {
     assert_eq!(step(&report, "image_tags")["deleted"], 20);
 });
 
+for_each_backend!(guards_only_on_demand, |db: TestDb| async move {
+    seeded(&db).await;
+    json(
+        &db,
+        &["db", "purge", "--age_in_days", "1", "--max_rows", "-1"],
+    );
+    // A live tag on deleted image 3: purge_images_table refuses whole, as before.
+    let image3 = "00000000-0000-0000-0000-000000000003";
+    db.exec(&format!(
+        "INSERT INTO image_tags (id, image_id, value, created_at, deleted) VALUES (1000, '{image3}', 'live', {}, FALSE)",
+        ago(0)
+    ))
+    .await;
+    let args = [
+        "db",
+        "purge_images_table",
+        "--age_in_days",
+        "1",
+        "--max_rows",
+        "-1",
+    ];
+    let r = Gm::new().url(&db.url).args(args).run();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(
+        left(&db, "images").await,
+        IMAGES as i64,
+        "the refusal deleted nothing"
+    );
+    // --skip-referenced: the walk starts without the guards the FKs duplicate, fails one batch
+    // on the FK, runs it again guarded and keeps image 3.
+    let mut skip = args.to_vec();
+    skip.extend(["--skip-referenced", "--batch-seconds", "3600"]);
+    let report = json(&db, &skip);
+    let s = step(&report, "images");
+    assert_eq!(s["deleted"], (IMAGES / 2 - 1) as u64, "{s}");
+    assert_eq!(s["skipped"], 1, "{s}");
+    assert_eq!(s["guard_fallbacks"], 1, "{s}");
+    assert_eq!(s["referenced_by"][0], "image_tags", "{s}");
+    assert_eq!(
+        db.count(&format!(
+            "SELECT COUNT(*) FROM images WHERE id = '{image3}'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(left(&db, "images").await, (IMAGES / 2 + 1) as i64);
+});
+
 /// Galera's `wsrep_max_ws_rows` as the batch cap. The variable is global only; on a plain
 /// server it limits nothing else, and the purge reads it whether or not `wsrep_on` is set.
 #[tokio::test]

@@ -38,7 +38,7 @@ use crate::snapshot::Branch;
 use super::graph::{self, Mode, PlanError};
 use super::sizer::Sizer;
 use super::sql::{Sql, Window};
-use super::step::{Runner, StepError, StepPlan, by_keys, run_step, shown_sql};
+use super::step::{Runner, StepError, StepPlan, by_keys, run_step, shown_sql, unguarded};
 use super::walk::{self, Form};
 
 /// What to purge and how.
@@ -117,6 +117,8 @@ pub struct StepReport {
     pub batch_cap: Option<u64>,
     /// Batches run again after a transient error.
     pub retries: u64,
+    /// Batches run again with the guards after failing on a foreign key without them.
+    pub guard_fallbacks: u64,
     pub seconds: f64,
     pub sql: StepSql,
 }
@@ -370,6 +372,7 @@ pub async fn run(
             cap,
             form,
             by_keys: by_keys(step, cap, opts),
+            unguarded: unguarded(step, &live.raw),
         };
         let mut sr = StepReport {
             table: step.table.clone(),
@@ -383,6 +386,7 @@ pub async fn run(
             slowest_batch_seconds: 0.0,
             batch_cap: None,
             retries: 0,
+            guard_fallbacks: 0,
             seconds: 0.0,
             sql: shown_sql(&sql, step, &plan, opts.batch_size),
         };

@@ -5,10 +5,10 @@
 
 use crate::exec::connection::{Conn, DbError, Value};
 use crate::observe::Observer;
-use crate::schema::model::Dialect;
+use crate::schema::model::{Dialect, Schema};
 
 use super::exec::{Blocked, BlockingTable, Event, Options, Report, StepReport, StepSql, sql_value};
-use super::graph::{Mode, Step};
+use super::graph::{Fk, Mode, Step};
 use super::sizer::Sizer;
 use super::sql::{Key, Sql, Window};
 use super::walk::{Form, Walker};
@@ -56,6 +56,40 @@ pub(super) struct StepPlan {
     pub form: Form,
     /// Delete by the window's keys, read once (cron: a small cap).
     pub by_keys: bool,
+    /// The step without the guards the live database enforces itself, when it has any.
+    pub unguarded: Option<Step>,
+}
+
+/// The step without the guards that duplicate a foreign key the live database enforces (our
+/// SQLite connection runs with `foreign_keys=ON`; PostgreSQL and MariaDB always check them):
+/// such a guard does the FK check's probes a second time for every row. A batch that then
+/// hits a referenced row fails whole on the FK and is run again with the guards, which the
+/// step keeps from then on (see [`Walker::walk`]). Guards for FKs only the snapshot declares
+/// stay: nothing else protects those rows. `None` when nothing can be left out, and for a
+/// self-referencing table, whose passes rely on the guard to take the leaves first.
+pub(super) fn unguarded(step: &Step, live: &Schema) -> Option<Step> {
+    if step.guards.is_empty() || step.self_referencing {
+        return None;
+    }
+    let enforced = |g: &Fk| {
+        live.table(&g.table).is_some_and(|t| {
+            t.foreign_keys.iter().any(|fk| {
+                fk.ref_table == g.ref_table
+                    && fk.columns == g.columns
+                    && fk.ref_columns == g.ref_columns
+            })
+        })
+    };
+    let kept: Vec<Fk> = step
+        .guards
+        .iter()
+        .filter(|g| !enforced(g))
+        .cloned()
+        .collect();
+    (kept.len() < step.guards.len()).then(|| Step {
+        guards: kept,
+        ..step.clone()
+    })
 }
 
 /// Whether a capped step reads its window as keys and deletes those: when the cap fits in one
@@ -211,11 +245,14 @@ pub(super) async fn run_step(
         sql,
         form: plan.form,
     };
-    walker.walk(step, w, sizer, sr, obs).await?;
+    let guarded = walker
+        .walk(step, plan.unguarded.as_ref(), w, sizer, sr, obs)
+        .await?;
 
     // 5. Rows of the window still there were kept by the guard: name the tables that really
-    //    reference them.
-    if !step.guards.is_empty() {
+    //    reference them. A walk that never needed the live-enforced guards deleted every row it
+    //    met, so only the guards it kept can have held rows back.
+    if !guarded.guards.is_empty() {
         sr.skipped = runner.count(&sql.count_eligible(step, w), table).await?;
         name_referencing(runner, sql, step, w, opts.mode, sr).await?;
     }

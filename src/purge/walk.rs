@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::exec::connection::{Conn, DbError, Value};
+use crate::exec::connection::{Conn, DbError, DbErrorKind, Value};
 use crate::observe::Observer;
 use crate::schema::model::Dialect;
 
@@ -273,16 +273,21 @@ impl Walker<'_, '_> {
         })
     }
 
-    /// Walks the step's table (again, for a self-referencing one, until a pass deletes nothing).
-    pub async fn walk(
+    /// Walks the step's table (again, for a self-referencing one, until a pass deletes nothing),
+    /// starting with `unguarded` (the step without its live-enforced guards, see
+    /// [`super::step::unguarded`]) when given. Returns the step whose guards the walk ended
+    /// with.
+    pub async fn walk<'s>(
         &mut self,
-        step: &Step,
+        step: &'s Step,
+        unguarded: Option<&'s Step>,
         window: Option<&Key>,
         sizer: &mut Sizer,
         sr: &mut StepReport,
         obs: &mut dyn Observer<Event>,
-    ) -> Result<(), DbError> {
+    ) -> Result<&'s Step, DbError> {
         let table = step.table.as_str();
+        let mut current = unguarded.unwrap_or(step);
         loop {
             let mut after: Option<Key> = None;
             let mut pass_deleted = 0u64;
@@ -293,9 +298,19 @@ impl Walker<'_, '_> {
                     window,
                     after: after.as_ref(),
                 };
-                let b = self
-                    .batch_with_retries(step, target, n, sizer, sr, obs)
-                    .await?;
+                let b = match self
+                    .batch_with_retries(current, target, n, sizer, sr, obs)
+                    .await
+                {
+                    Err(e) if e.kind == DbErrorKind::ForeignKey && !std::ptr::eq(current, step) => {
+                        // A row the guards left out is still referenced: the batch was rolled
+                        // back whole; run it again, and the rest of the step, guarded.
+                        current = step;
+                        sr.guard_fallbacks += 1;
+                        continue;
+                    }
+                    r => r?,
+                };
                 let secs = started.elapsed().as_secs_f64();
                 let asked = b.1;
                 let b = b.0;
@@ -323,7 +338,7 @@ impl Walker<'_, '_> {
         }
         sr.largest_batch = sizer.largest;
         sr.slowest_batch_seconds = sizer.slowest;
-        Ok(())
+        Ok(current)
     }
 
     /// Deletes the rows of a capped step's window by their keys, in batches of the controller's
