@@ -5,18 +5,20 @@
 //!
 //! Glance picks, per table, the oldest `max_rows` eligible rows by `deleted_at`. Glance's tables
 //! have no index on `deleted_at`, so a cursor on `(deleted_at, pk)` would cost a full scan and a
-//! sort per batch. Instead:
-//! 1. When capped, one query fixes the *window*: the key `(deleted_at, pk)` of the `max_rows`-th
-//!    eligible row in Glance's order (`ORDER BY deleted_at, pk LIMIT m`, read back as its
-//!    largest key only). Rows at or before that key are exactly the rows Glance would pick,
-//!    ties broken by primary key. No window is needed with `-1` (every eligible row goes).
-//! 2. The step then walks the table in primary-key order (the PK index), a batch at a time:
-//!    `SELECT MAX(pk) FROM (SELECT pk … WHERE pk > :last AND <eligible> ORDER BY pk LIMIT n)`
-//!    reads one key — the end of the next batch — and the DELETE removes the eligible,
-//!    unreferenced rows with `:last < pk <= :batch_end`. Each batch starts where the last ended
-//!    (no OFFSET, no rescans from the table start) and rows never travel to the client, so
-//!    memory stays flat. Each DELETE is one statement in autocommit: a short transaction that
-//!    holds its row locks for one batch only.
+//! sort per batch. Instead ([`super::step`], [`super::walk`]; measurements in
+//! `benches/PURGE-DESIGN.md`):
+//! 1. A small cap (the cron case, `max_rows` ≤ `--batch-size`): one query reads the window's
+//!    keys (`ORDER BY deleted_at, pk LIMIT m`: one scan), the DELETE takes those keys. A larger
+//!    cap fixes the *window* instead: the key `(deleted_at, pk)` of the `max_rows`-th eligible
+//!    row; rows at or before it are exactly the rows Glance would pick, ties broken by primary
+//!    key. No window is needed with `-1` (every eligible row goes).
+//! 2. Otherwise the step walks the table in primary-key order, one batch per short transaction,
+//!    each starting after the previous batch's last key (no OFFSET, no rescans), sized by time
+//!    ([`super::sizer`]: `--batch-seconds`, capped by `--batch-size` and Galera's write-set
+//!    limits). One statement per batch where the backend allows it (PostgreSQL: a CTE deleting
+//!    by `ctid` with `SKIP LOCKED`; MariaDB: `DELETE … ORDER BY pk LIMIT n RETURNING pk`);
+//!    SQLite reads the batch end and deletes the range inside one `BEGIN IMMEDIATE`. Memory
+//!    stays bounded by the batch cap.
 //! 3. A table with a self-referencing FK is walked again until a pass deletes nothing (each pass
 //!    removes the current leaves; the guard keeps the rest).
 //!
