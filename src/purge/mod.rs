@@ -12,6 +12,7 @@
 
 pub mod exec;
 pub mod graph;
+pub mod report;
 pub mod sizer;
 pub mod sql;
 mod step;
@@ -21,8 +22,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::types::chrono::DateTime;
 
-pub use exec::{Event, Options, PurgeError, Report, run};
+pub use exec::{PurgeError, run};
 pub use graph::Mode;
+pub use report::{Event, Options, Report};
 
 /// Glance's message when the purge fails on the database.
 pub const PURGE_FAILED: &str = "Purge command failed, check glance-manage logs for more details.";

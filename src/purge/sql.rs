@@ -5,6 +5,7 @@
 mod forms;
 
 use super::graph::{DELETED_AT, Fk, Step};
+use crate::exec::connection::Value;
 use crate::schema::model::Dialect;
 use crate::sql::quote;
 
@@ -424,6 +425,20 @@ impl Sql<'_> {
             self.q(&step.table),
             self.eligible(step, "t", window)
         ))
+    }
+}
+
+/// A value read back from the database as a SQL literal of `dialect` (`numeric`: an integer
+/// column, written bare).
+pub fn sql_value(dialect: Dialect, v: &Value, numeric: bool) -> String {
+    match v {
+        Value::Int(i) if numeric => i.to_string(),
+        Value::Int(i) => crate::sql::literal(dialect, &i.to_string()),
+        Value::Text(s) if numeric && s.parse::<i64>().is_ok() => s.clone(),
+        Value::Text(s) => crate::sql::literal(dialect, s),
+        Value::Float(f) => f.to_string(),
+        Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+        Value::Null => "NULL".to_string(),
     }
 }
 

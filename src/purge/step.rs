@@ -7,10 +7,10 @@ use crate::exec::connection::{Conn, DbError, Value};
 use crate::observe::Observer;
 use crate::schema::model::{Dialect, Schema};
 
-use super::exec::{Blocked, BlockingTable, Event, Options, Report, StepReport, StepSql, sql_value};
 use super::graph::{Fk, Mode, Step};
+use super::report::{Blocked, BlockingTable, Event, Options, Report, StepReport, StepSql};
 use super::sizer::Sizer;
-use super::sql::{Key, Sql, Window};
+use super::sql::{Key, Sql, Window, sql_value};
 use super::walk::{Form, Walker};
 
 /// Rows per statement when counting a window's leftover keys.

@@ -10,8 +10,8 @@ use crate::exec::connection::{Conn, DbError, DbErrorKind, Value};
 use crate::observe::Observer;
 use crate::schema::model::Dialect;
 
-use super::exec::{Event, StepReport};
 use super::graph::Step;
+use super::report::{Event, StepReport};
 use super::sizer::{Sizer, galera_cap};
 use super::sql::{Key, Sql};
 
@@ -166,7 +166,7 @@ impl Walker<'_, '_> {
     fn key(&self, row: &[Value], numeric: &[bool]) -> Key {
         row.iter()
             .zip(numeric)
-            .map(|(v, n)| super::exec::sql_value(self.sql.dialect, v, *n))
+            .map(|(v, n)| super::sql::sql_value(self.sql.dialect, v, *n))
             .collect()
     }
 
