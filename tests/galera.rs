@@ -424,7 +424,7 @@ fn data_migrations_and_purge_fit_wsrep_max_ws_rows_200() {
         ),
         0
     );
-    // Purge, as it is on this branch, with batches under the limit.
+    // Purge with its default batch cap (50,000 rows): it reads the limit and stays under it.
     let p = gm(
         &db.url(2),
         &[
@@ -434,12 +434,28 @@ fn data_migrations_and_purge_fit_wsrep_max_ws_rows_200() {
             "30",
             "--max_rows",
             "-1",
-            "--batch-size",
-            "150",
+            "--format",
+            "json",
         ],
     );
     assert_eq!(p.code, 0, "{p:?}");
     assert_eq!(db.count(3, "SELECT COUNT(*) FROM image_properties"), 0);
+    let report: serde_json::Value = serde_json::from_str(&p.stdout).unwrap();
+    assert_eq!(report["write_set_limits"]["max_ws_rows"], 200, "{report}");
+    let props = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["table"] == "image_properties")
+        .cloned()
+        .unwrap();
+    // 600 rows in batches held within the limit by the cap, not by --batch-size.
+    assert_eq!(props["deleted"], 600, "{props}");
+    let cap = props["batch_cap"]
+        .as_u64()
+        .expect("a batch cap under Galera");
+    assert!(cap <= 200, "{props}");
+    assert!(props["largest_batch"].as_u64().unwrap() <= cap, "{props}");
 }
 
 #[test]
