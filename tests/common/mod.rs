@@ -6,6 +6,7 @@ pub mod galera;
 pub mod host;
 pub mod liberty;
 pub mod ops;
+pub mod purge;
 pub mod seed;
 
 use std::sync::atomic::{AtomicU32, Ordering};
