@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::engine::{DataStep, UpgradePlan};
+use crate::engine::{DataStep, ScriptView, UpgradePlan};
 use crate::exec::Conn;
 use crate::exec::connection::DbError;
 use crate::plan::hazard::{self, Hazard, Lock};
@@ -237,26 +237,12 @@ fn online_scope(dialect: Dialect) -> &'static str {
 
 /// The plan as `db plan` prints it: [`UpgradePlan::script`] with the hazards of each step.
 pub fn script(p: &UpgradePlan, m: &Measured) -> String {
-    let mut s = String::new();
-    s.push_str(&format!(
-        "-- glance-manage plan: {} -> {} on {}\n",
-        if p.from_heads.is_empty() {
-            "(empty)".to_string()
-        } else {
-            p.from_heads.join(", ")
-        },
-        p.final_heads.join(", "),
-        p.dialect
-    ));
-    if !p.revisions.is_empty() {
-        s.push_str(&format!("-- revisions: {}\n", p.revisions.join(", ")));
-    }
-    s.push_str(lock_scope(p.dialect));
+    let mut preamble = lock_scope(p.dialect).to_string();
     if m.online {
-        s.push_str(online_scope(p.dialect));
+        preamble.push_str(online_scope(p.dialect));
     }
     let note = |st: &PlannedStep| hazard_lines(p.dialect, st, m);
-    let script = |steps: &[PlannedStep]| {
+    let steps = |steps: &[PlannedStep]| {
         if m.online {
             plan::script::to_sql_script_rendered(steps, p.dialect, &note, &|st| {
                 online::statements(p.dialect, &st.op)
@@ -265,37 +251,18 @@ pub fn script(p: &UpgradePlan, m: &Measured) -> String {
             plan::to_sql_script_with(steps, p.dialect, &note)
         }
     };
-    s.push_str(&script(&p.expand));
-    for d in p.expand_data.iter().chain(p.migrate.iter()) {
-        s.push_str(&format!(
-            "-- phase: {}\n-- data migration {} ({})\n",
-            d.phase, d.name, d.revision
-        ));
+    let data_note = |d: &DataStep| {
         match m.pending.get(&data_key(d)) {
-            Some(n) => s.push_str(&format!(
-                "-- hazard: rewrites {n} row(s); row locks on them until the phase commits\n"
-            )),
-            None => s.push_str(
-                "-- hazard: rewrites the rows its query selects; row locks on them until the phase commits\n",
-            ),
-        }
-        for st in &d.statements {
-            s.push_str(st);
-            s.push_str(";\n");
-        }
+        Some(n) => format!(
+            "-- hazard: rewrites {n} row(s); row locks on them until the phase commits\n"
+        ),
+        None => "-- hazard: rewrites the rows its query selects; row locks on them until the phase commits\n"
+            .to_string(),
     }
-    for d in &p.deferred {
-        s.push_str(&format!(
-            "-- left for `db migrate`: data migration {} ({})\n",
-            d.name, d.revision
-        ));
-    }
-    s.push_str(&script(&p.contract));
-    for l in &p.left_alone {
-        s.push_str(&format!("-- left alone: {l}\n"));
-    }
-    for u in &p.unsupported {
-        s.push_str(&format!("-- unsupported: {u}\n"));
-    }
-    s
+    };
+    p.script_with(ScriptView {
+        preamble,
+        steps: &steps,
+        data_note: &data_note,
+    })
 }

@@ -32,7 +32,7 @@ pub use crate::exec::version_table::is_bookkeeping;
 pub use drift::{Drift, drift};
 pub use target::current_id;
 pub use upgrade::{
-    DataStep, UpgradePlan, active_migrations, all_steps, needs_contract, plan_upgrade,
+    DataStep, ScriptView, UpgradePlan, active_migrations, all_steps, needs_contract, plan_upgrade,
     plan_upgrade_to,
 };
 

@@ -443,10 +443,27 @@ pub fn needs_contract(revs: &RevisionSet, plan: &UpgradePlan) -> bool {
     })
 }
 
+/// What a view of the plan adds to [`UpgradePlan::script_with`]: lines after the header, how a
+/// phase's steps are written, and comment lines before each data migration's statements.
+pub struct ScriptView<'a> {
+    pub preamble: String,
+    pub steps: &'a dyn Fn(&[PlannedStep]) -> String,
+    pub data_note: &'a dyn Fn(&DataStep) -> String,
+}
+
 impl UpgradePlan {
     /// The plan as one SQL script with comments (what `db plan` prints): every phase's steps,
     /// data migrations and the objects left alone, in execution order.
     pub fn script(&self) -> String {
+        self.script_with(ScriptView {
+            preamble: String::new(),
+            steps: &|steps| plan::to_sql_script(steps, self.dialect),
+            data_note: &|_| String::new(),
+        })
+    }
+
+    /// [`Self::script`], with what `view` adds (the hazards of `db plan`, its online forms).
+    pub fn script_with(&self, view: ScriptView<'_>) -> String {
         let p = self;
         let mut s = String::new();
         s.push_str(&format!(
@@ -462,12 +479,14 @@ impl UpgradePlan {
         if !p.revisions.is_empty() {
             s.push_str(&format!("-- revisions: {}\n", p.revisions.join(", ")));
         }
-        s.push_str(&plan::to_sql_script(&p.expand, p.dialect));
+        s.push_str(&view.preamble);
+        s.push_str(&(view.steps)(&p.expand));
         for d in p.expand_data.iter().chain(p.migrate.iter()) {
             s.push_str(&format!(
                 "-- phase: {}\n-- data migration {} ({})\n",
                 d.phase, d.name, d.revision
             ));
+            s.push_str(&(view.data_note)(d));
             for st in &d.statements {
                 s.push_str(st);
                 s.push_str(";\n");
@@ -479,7 +498,7 @@ impl UpgradePlan {
                 d.name, d.revision
             ));
         }
-        s.push_str(&plan::to_sql_script(&p.contract, p.dialect));
+        s.push_str(&(view.steps)(&p.contract));
         for l in &p.left_alone {
             s.push_str(&format!("-- left alone: {l}\n"));
         }
