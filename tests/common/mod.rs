@@ -237,6 +237,23 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// The verdict on `db sync`s run at once against one database: exactly one applied the plan
+/// (its last line is Glance's "synced"), every other one found it up to date and said only that.
+pub fn assert_one_sync_applied(runs: &[Run], ctx: &str) {
+    const SYNCED: &str = "Database is synced successfully.";
+    const UP_TO_DATE: &str = "Database is up to date. No migrations needed.\n";
+    let synced = runs
+        .iter()
+        .filter(|r| r.lines().last() == Some(&SYNCED))
+        .count();
+    let up_to_date = runs.iter().filter(|r| r.stdout == UP_TO_DATE).count();
+    assert_eq!(
+        (synced, up_to_date),
+        (1, runs.len() - 1),
+        "{ctx}: {runs:#?}"
+    );
+}
+
 impl Run {
     pub fn lines(&self) -> Vec<&str> {
         self.stdout.lines().collect()
