@@ -24,13 +24,16 @@ const HEAD: &str = "2024_1_contract01";
 
 static CLUSTER: OnceLock<Option<Mutex<Cluster>>> = OnceLock::new();
 
-/// The shared cluster, held for the whole test; None when the packages are missing outside
-/// CI (the test says SKIP).
+/// The shared cluster, held for the whole test; None when the packages are missing and
+/// `GM_TEST_ALLOW_SKIP=1` lets the test skip (outside CI; otherwise it fails).
 fn cluster() -> Option<MutexGuard<'static, Cluster>> {
     let c = CLUSTER.get_or_init(|| match Cluster::start() {
         Ok(c) => Some(Mutex::new(c)),
-        Err(StartError::Missing(what)) if !common::in_ci() => {
-            eprintln!("SKIP: no Galera test cluster: {what} is missing");
+        Err(StartError::Missing(what)) => {
+            common::skip_or_fail_because(
+                &format!("no Galera test cluster: {what} is missing"),
+                "install the Debian packages galera-4 and rsync (.ci/run does)",
+            );
             None
         }
         Err(e) => panic!("cannot start the Galera test cluster: {e:?}"),

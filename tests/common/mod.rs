@@ -48,10 +48,6 @@ pub struct TestDb {
     _dir: Option<tempfile::TempDir>,
 }
 
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
 /// Set to 1 to let tests whose server is down pass without running (never in CI).
 pub const ALLOW_SKIP_ENV: &str = "GM_TEST_ALLOW_SKIP";
 
@@ -66,19 +62,20 @@ pub fn skip_allowed(ci: Option<&str>, allow: Option<&str>) -> bool {
 /// unless `GM_TEST_ALLOW_SKIP=1` (outside CI); when skipping is allowed the `SKIP:` line is
 /// written straight to stderr, which the test harness does not capture, so it is seen.
 pub fn skip_or_fail(dialect: Dialect, admin: &DbUrl, error: &str) {
+    skip_or_fail_because(
+        &format!("{dialect} server unreachable at {admin}: {error}"),
+        "start it (.ci/run does), point GM_TEST_PG_URL / GM_TEST_MYSQL_URL at one",
+    );
+}
+
+/// [`skip_or_fail`] for any missing prerequisite: `why` it is missing, `fix` how to provide it.
+pub fn skip_or_fail_because(why: &str, fix: &str) {
     let var = |k: &str| std::env::var(k).ok();
     if !skip_allowed(var("CI").as_deref(), var(ALLOW_SKIP_ENV).as_deref()) {
-        panic!(
-            "{dialect} server unreachable at {admin}: {error}\n\
-             start it (.ci/run does), point GM_TEST_PG_URL / GM_TEST_MYSQL_URL at one, or set \
-             {ALLOW_SKIP_ENV}=1 to skip the server tests outside CI"
-        );
+        panic!("{why}\n{fix}, or set {ALLOW_SKIP_ENV}=1 to skip the server tests outside CI");
     }
     use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIP: {dialect} server unreachable at {admin} ({ALLOW_SKIP_ENV}=1): {error}"
-    );
+    let _ = writeln!(std::io::stderr(), "SKIP: {why} ({ALLOW_SKIP_ENV}=1)");
 }
 
 fn with_db(admin: &str, name: &str) -> String {
