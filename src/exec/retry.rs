@@ -69,16 +69,35 @@ pub fn classify(e: &DbError) -> Class {
     let code = e.code.as_deref().unwrap_or("");
     let msg = e.message.to_ascii_lowercase();
     match code {
-        "1213" | "1205" | "40001" | "40P01" => Class::Transient,
-        "1180" if msg.contains("wsrep") || msg.contains("ws_") || msg.contains("too long") => {
-            Class::WriteSetLimit
-        }
-        "1105" if msg.contains("wsrep") || msg.contains("max_ws") || msg.contains("write set") => {
-            Class::WriteSetLimit
-        }
+        _ if is_transient(code) => Class::Transient,
+        _ if is_write_set_limit(code, &msg) => Class::WriteSetLimit,
         "1047" => Class::NodeNotReady,
         _ if e.kind == DbErrorKind::Statement && msg.contains("deadlock found") => Class::Transient,
         _ => Class::Other,
+    }
+}
+
+/// Deadlock, serialization failure or certification conflict, lock wait time-out (MySQL error
+/// number or PostgreSQL SQLSTATE): the statement's transaction was rolled back and is worth
+/// running again.
+pub fn is_transient(code: &str) -> bool {
+    matches!(code, "1213" | "1205" | "40001" | "40P01")
+}
+
+/// Galera refused the write set as too large: 1180 ("Message too long" during COMMIT, over
+/// `wsrep_max_ws_rows`) or 1105, MariaDB's generic number, whose message names the write set
+/// ("Maximum writeset size exceeded", over `wsrep_max_ws_size`).
+pub fn is_write_set_limit(code: &str, message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    match code {
+        "1180" => m.contains("wsrep") || m.contains("ws_") || m.contains("too long"),
+        "1105" => {
+            m.contains("wsrep")
+                || m.contains("max_ws")
+                || m.contains("write set")
+                || m.contains("writeset")
+        }
+        _ => false,
     }
 }
 
@@ -190,6 +209,10 @@ mod tests {
         );
         assert_eq!(
             classify(&err("1105", "wsrep_max_ws_rows exceeded")),
+            Class::WriteSetLimit
+        );
+        assert_eq!(
+            classify(&err("1105", "Maximum writeset size exceeded")),
             Class::WriteSetLimit
         );
         assert_eq!(classify(&err("1105", "Unknown error")), Class::Other);

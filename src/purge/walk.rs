@@ -4,9 +4,10 @@
 //! backoff when the server says to (deadlock, lock wait, busy) and shrunk when it was too large
 //! for a Galera write set.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::exec::connection::{Conn, DbError, DbErrorKind, Value};
+use crate::exec::retry::{self, RetryPolicy};
 use crate::observe::Observer;
 use crate::schema::model::Dialect;
 
@@ -58,36 +59,30 @@ fn error_code(e: &sqlx::Error) -> Option<String> {
     d.code().map(|c| c.to_string())
 }
 
-/// Deadlock, serialization failure, lock-wait timeout, busy: the batch was rolled back and is
-/// worth running again.
+/// Deadlock, serialization failure, lock-wait timeout ([`retry::is_transient`]) or SQLite busy
+/// / locked: the batch was rolled back and is worth running again.
 fn retryable(code: &str) -> bool {
-    matches!(
-        code,
-        "40001" | "40P01" | "1213" | "1205" | "5" | "6" | "517"
-    )
+    retry::is_transient(code) || matches!(code, "5" | "6" | "517")
 }
 
-/// Galera refused the write set as too large (1180 rows; 1105 size, whose number is MariaDB's
-/// generic one, so the message decides).
+/// Galera refused the write set as too large ([`retry::is_write_set_limit`]).
 fn write_set_too_large(e: &sqlx::Error, code: &str) -> bool {
-    match (code, e) {
-        ("1180", _) => true,
-        ("1105", sqlx::Error::Database(d)) => d.message().to_ascii_lowercase().contains("writeset"),
+    match e {
+        sqlx::Error::Database(d) => retry::is_write_set_limit(code, d.message()),
         _ => false,
     }
 }
 
-/// Backoff before retry `attempt` (1-based): exponential, capped, with jitter.
+/// Backoff before retry `attempt` (1-based): the executor's exponential, capped, jittered
+/// pause ([`RetryPolicy::delay`]).
 pub fn backoff(attempt: u32) -> Duration {
-    let base = FIRST_WAIT
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(MAX_WAIT);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    // 0.5 … 1.5 × base.
-    base.mul_f64(0.5 + f64::from(nanos % 1000) / 1000.0)
+    RetryPolicy {
+        max_retries: MAX_RETRIES,
+        base: FIRST_WAIT,
+        cap: MAX_WAIT,
+        ..RetryPolicy::default()
+    }
+    .delay(attempt)
 }
 
 /// Galera's write-set limits, read once per run on MySQL/MariaDB: `(max_ws_rows, max_ws_size)`,
