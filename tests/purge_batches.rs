@@ -37,42 +37,10 @@ fn json(db: &TestDb, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
 }
 
-/// `db sync`, then images with properties and a tag each; the deleted ones (odd numbers) and
-/// their children soft-deleted 2 days ago, one second apart so Glance's order is unambiguous.
+/// `db sync`, then [`IMAGES`] images with [`PROPS`] properties and a tag each
+/// ([`common::purge::seed_bulk`]).
 async fn seeded(db: &TestDb) {
-    let r = Gm::new().url(&db.url).args(["db", "sync"]).run();
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let created = ago(10 * 86_400);
-    let (mut images, mut props, mut tags) = (vec![], vec![], vec![]);
-    for i in 0..IMAGES {
-        let id = format!("00000000-0000-0000-0000-{i:012}");
-        let gone = i % 2 == 1;
-        let (t, dl) = if gone {
-            (ago(2 * 86_400 - i as i64), "TRUE")
-        } else {
-            ("NULL".to_string(), "FALSE")
-        };
-        let status = if gone { "deleted" } else { "active" };
-        images.push(format!(
-            "('{id}', 'img', '{status}', {created}, {t}, {dl}, 0, 0, FALSE, 'shared', FALSE)"
-        ));
-        for k in 0..PROPS {
-            props.push(format!(
-                "({}, '{id}', 'p{k}', 'v', {created}, {t}, {dl})",
-                i * PROPS + k + 1
-            ));
-        }
-        tags.push(format!("({}, '{id}', 't', {created}, {t}, {dl})", i + 1));
-    }
-    db.exec(&format!(
-        "INSERT INTO images (id, name, status, created_at, deleted_at, deleted, min_disk, min_ram, protected, visibility, os_hidden) VALUES {};\n\
-         INSERT INTO image_properties (id, image_id, name, value, created_at, deleted_at, deleted) VALUES {};\n\
-         INSERT INTO image_tags (id, image_id, value, created_at, deleted_at, deleted) VALUES {}",
-        images.join(", "),
-        props.join(", "),
-        tags.join(", ")
-    ))
-    .await;
+    common::purge::seed_bulk(db, IMAGES, PROPS, 1).await;
 }
 
 fn step<'a>(report: &'a serde_json::Value, table: &str) -> &'a serde_json::Value {

@@ -368,6 +368,12 @@ pub struct PurgeArgs {
     #[arg(long = "batch-seconds", value_name = "SECONDS", default_value_t = 0.5,
           value_parser = parse_batch_seconds)]
     pub batch_seconds: f64,
+    /// Connections to purge with at once: tables that do not depend on each other are purged
+    /// side by side, and a table purged alone (images) is split into key ranges. 1: one table
+    /// at a time, as Glance does. SQLite always uses one (it has one writer at a time).
+    #[arg(long = "jobs", value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub jobs: u64,
     /// purge_images_table only: purge the unreferenced images and keep the referenced ones,
     /// instead of refusing.
     #[arg(long = "skip-referenced")]

@@ -6,7 +6,7 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::output::note;
 
@@ -57,9 +57,24 @@ pub struct Progress {
 
 impl Progress {
     pub fn start(display: Display, label: impl Into<String>, total: Option<u64>) -> Progress {
+        Self::start_in(None, display, label, total)
+    }
+
+    /// [`Progress::start`], the bar drawn among the others of `multi` (several pieces of work
+    /// at once, e.g. tables purged side by side).
+    pub fn start_in(
+        multi: Option<&MultiProgress>,
+        display: Display,
+        label: impl Into<String>,
+        total: Option<u64>,
+    ) -> Progress {
         let label = label.into();
         let bar = matches!(display, Display::Bar).then(|| {
             let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+            let bar = match multi {
+                Some(m) => m.add(bar),
+                None => bar,
+            };
             let template = if total.is_some() {
                 "{prefix} {wide_bar} {human_pos}/{human_len} row(s), {per_sec}, ETA {eta}"
             } else {
@@ -118,6 +133,10 @@ impl Progress {
             s.push_str(&format!(", ETA {:.0} s", (t - self.done) as f64 / rate));
         }
         s
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
     }
 
     pub fn finish(mut self) {

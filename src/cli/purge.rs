@@ -5,11 +5,15 @@
 use super::args::{PurgeArgs, py_int};
 use super::context::{CmdResult, Context, Failure, Message, fail};
 use super::output::{json, note, out};
+use indicatif::MultiProgress;
+
 use super::progress::{Display, Progress};
 use crate::exec::OpenMode;
 use crate::exec::connection::redact;
 use crate::observe::Observer;
-use crate::purge::{self, Event, Mode, Options, PURGE_FAILED, PurgeError, Report, now_micros};
+use crate::purge::{
+    self, ConnSource, Event, Mode, Options, PURGE_FAILED, PurgeError, Report, now_micros,
+};
 
 /// A value as given: from an option (already an integer) or positionally (a string).
 #[derive(Debug, Clone)]
@@ -55,7 +59,24 @@ struct CliObserver {
     age: i64,
     log: bool,
     display: Display,
-    progress: Option<Progress>,
+    /// One per table being purged (several at once with --jobs).
+    progress: Vec<Progress>,
+    /// Where the bars are drawn together, on a terminal.
+    multi: Option<MultiProgress>,
+}
+
+impl CliObserver {
+    /// A line on stderr, above the bars when there are any.
+    fn say(&self, line: &str) {
+        match &self.multi {
+            Some(m) => m.suspend(|| note(line)),
+            None => note(line),
+        }
+    }
+
+    fn progress_of(&mut self, table: &str) -> Option<&mut Progress> {
+        self.progress.iter_mut().find(|p| p.label() == table)
+    }
 }
 
 impl Observer<Event> for CliObserver {
@@ -63,21 +84,22 @@ impl Observer<Event> for CliObserver {
         match event {
             Event::TableStarted { table } => {
                 if self.log {
-                    note(&format!(
+                    self.say(&format!(
                         "Purging deleted rows older than {} day(s) from table {table}",
                         self.age
                     ));
                 }
-                self.progress = Some(Progress::start(self.display, table.clone(), None));
+                let p = Progress::start_in(self.multi.as_ref(), self.display, table.clone(), None);
+                self.progress.push(p);
             }
-            Event::Deleted { rows, .. } => {
-                if let Some(p) = &mut self.progress {
+            Event::Deleted { table, rows } => {
+                if let Some(p) = self.progress_of(table) {
                     p.advance(*rows);
                 }
             }
-            Event::TableFinished { .. } => {
-                if let Some(p) = self.progress.take() {
-                    p.finish();
+            Event::TableFinished { table, .. } => {
+                if let Some(i) = self.progress.iter().position(|p| p.label() == table) {
+                    self.progress.remove(i).finish();
                 }
             }
             Event::Retried {
@@ -87,14 +109,14 @@ impl Observer<Event> for CliObserver {
                 wait_ms,
             } => {
                 if self.log {
-                    note(&format!(
+                    self.say(&format!(
                         "glance-manage: retrying a batch of table {table} after error {code} (attempt {attempt}, in {wait_ms} ms)"
                     ));
                 }
             }
             Event::BatchShrunk { table, code, rows } => {
                 if self.log {
-                    note(&format!(
+                    self.say(&format!(
                         "glance-manage: a batch of table {table} exceeded the Galera write-set limit (error {code}): batches of at most {rows} row(s) from now on"
                     ));
                 }
@@ -253,18 +275,25 @@ pub async fn purge(ctx: &Context, args: &PurgeArgs, images_table: bool) -> CmdRe
         max_rows,
         batch_size: args.batch_size,
         batch_seconds: args.batch_seconds,
+        jobs: args.jobs as usize,
         dry_run: args.dry_run,
         skip_referenced: args.skip_referenced,
     };
     let mut conn = ctx.connect(OpenMode::Existing).await?;
+    let display = Display::for_stderr(ctx.json || args.dry_run);
     let mut obs = CliObserver {
         age,
         log: !ctx.json,
-        display: Display::for_stderr(ctx.json || args.dry_run),
-        progress: None,
+        display,
+        progress: Vec::new(),
+        multi: matches!(display, Display::Bar).then(MultiProgress::new),
     };
-    let result = purge::run(&mut conn, &ctx.revisions, &opts, now, &mut obs).await;
-    if let Some(p) = obs.progress.take() {
+    let source = ConnSource {
+        url: &ctx.url,
+        options: &ctx.db_options,
+    };
+    let result = purge::run(&mut conn, source, &ctx.revisions, &opts, now, &mut obs).await;
+    for p in obs.progress.drain(..) {
         p.finish();
     }
     conn.close().await;

@@ -25,18 +25,24 @@
 //! Counts come from the statements' `rows_affected`: a row another purge removed meanwhile just
 //! counts zero, so two purges at once neither fail nor count a row twice.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Instant;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+
+use crate::config::{DatabaseOptions, DbUrl};
 use crate::engine;
-use crate::exec::connection::{Conn, DbError, Value};
+use crate::exec::connection::{Conn, DbError, OpenMode, Value};
 use crate::observe::Observer;
 use crate::revisions::RevisionSet;
 use crate::schema::model::{Dialect, Schema};
 use crate::snapshot::Branch;
 
-use super::graph::{self, Mode, PlanError};
-use super::report::{Event, Options, Report, StepReport, WriteSetLimits};
+use super::graph::{self, Mode, PlanError, Step};
+use super::lanes::{self, Lane};
+use super::report::{Blocked, Event, Options, Report, StepReport, WriteSetLimits};
 use super::sizer::Sizer;
 use super::sql::{Sql, Window};
 use super::step::{Runner, StepError, StepPlan, by_keys, run_step, shown_sql, unguarded};
@@ -96,9 +102,126 @@ pub fn target_schema(
     (schema, head, warning)
 }
 
-/// Runs the purge on `conn` (or, with `dry_run`, counts what it would do).
+/// Where `--jobs` opens its further connections: the database and session options of the
+/// connection the purge was given.
+#[derive(Clone, Copy)]
+pub struct ConnSource<'a> {
+    pub url: &'a DbUrl,
+    pub options: &'a DatabaseOptions,
+}
+
+/// What every step of one run shares.
+struct Env<'a> {
+    sql: &'a Sql<'a>,
+    steps: &'a [Step],
+    live: &'a Schema,
+    opts: &'a Options,
+    dialect: Dialect,
+    mariadb: bool,
+    limits: Option<(u64, u64)>,
+    /// Each step's window, by step (the dry run predicts a step from the windows before it).
+    windows: RefCell<Vec<Window>>,
+}
+
+/// A finished step, with the connections it ran on.
+struct StepDone<'c> {
+    index: usize,
+    lanes: Vec<Lane<'c>>,
+    report: StepReport,
+    blocked: Option<Blocked>,
+    result: Result<(), StepError>,
+}
+
+/// Runs step `index` on `lanes` (more than one: its walk is split across them).
+async fn execute_step<'c>(
+    env: &Env<'_>,
+    index: usize,
+    mut lanes: Vec<Lane<'c>>,
+    cap: Option<u64>,
+    obs: &RefCell<&mut dyn Observer<Event>>,
+) -> StepDone<'c> {
+    let step = &env.steps[index];
+    let opts = env.opts;
+    let mut notify = |e: &Event| obs.borrow_mut().on(e);
+    let started = Instant::now();
+    let plan = StepPlan {
+        cap,
+        form: Form::of(env.dialect, env.mariadb, step),
+        by_keys: by_keys(step, cap, opts),
+        unguarded: unguarded(step, env.live),
+    };
+    let mut sr = StepReport {
+        table: step.table.clone(),
+        rule: step.describe(),
+        via: step.path.iter().map(|h| h.fk.describe()).collect(),
+        deleted: 0,
+        skipped: 0,
+        referenced_by: Vec::new(),
+        batches: 0,
+        parts: 1,
+        largest_batch: 0,
+        slowest_batch_seconds: 0.0,
+        batch_cap: None,
+        retries: 0,
+        guard_fallbacks: 0,
+        seconds: 0.0,
+        sql: shown_sql(env.sql, step, &plan, opts.batch_size),
+    };
+    let mut blocked = None;
+    let mut sizer = Sizer::new(opts.batch_seconds, opts.batch_size);
+    let (first, rest) = lanes
+        .split_first_mut()
+        .expect("a step runs on a connection");
+    let mut runner = Runner {
+        conn: first.conn(),
+        dialect: env.dialect,
+    };
+    let mut result = Ok(());
+    if let (Some(l), false) = (env.limits, opts.dry_run) {
+        match walk::galera_step_cap(runner.conn, &step.table, l).await {
+            Ok(Some(c)) => {
+                sizer.limit(c);
+                if sizer.cap() < opts.batch_size {
+                    sr.batch_cap = Some(sizer.cap());
+                }
+            }
+            Ok(None) => {}
+            Err(error) => result = Err(StepError::Db(error)),
+        }
+    }
+    if result.is_ok() {
+        result = run_step(
+            &mut runner,
+            rest,
+            env.sql,
+            step,
+            index,
+            &plan,
+            &mut sizer,
+            opts,
+            &env.windows,
+            &mut sr,
+            &mut blocked,
+            &mut notify,
+        )
+        .await;
+    }
+    sr.seconds = started.elapsed().as_secs_f64();
+    StepDone {
+        index,
+        lanes,
+        report: sr,
+        blocked,
+        result,
+    }
+}
+
+/// Runs the purge on `conn` (or, with `dry_run`, counts what it would do). With
+/// `opts.jobs` > 1, steps that touch no common table run at once, and a step that runs alone
+/// splits its walk, on further connections opened from `source` ([`lanes`]).
 pub async fn run(
     conn: &mut Conn,
+    source: ConnSource<'_>,
     revs: &RevisionSet,
     opts: &Options,
     now_micros: i64,
@@ -117,6 +240,7 @@ pub async fn run(
         max_rows: opts.max_rows,
         batch_size: opts.batch_size,
         batch_seconds: opts.batch_seconds,
+        jobs: 1,
         write_set_limits: None,
         cutoff: cutoff_text.clone(),
         schema_from: String::new(),
@@ -179,118 +303,141 @@ pub async fn run(
             max_ws_size,
         });
     }
-    let mut runner = Runner { conn, dialect };
-    let mut windows: Vec<Window> = Vec::new();
-    let mut remaining: HashMap<String, Option<u64>> = HashMap::new();
+    let jobs = lanes::effective_jobs(opts, dialect);
+    report.jobs = jobs;
+    let env = Env {
+        sql: &sql,
+        steps: &steps,
+        live: &live.raw,
+        opts,
+        dialect,
+        mariadb,
+        limits,
+        windows: RefCell::new(vec![Window::All; steps.len()]),
+    };
+    let waits = lanes::waits_for(&steps);
+    let alone = lanes::runs_alone(&waits);
+    let shared: RefCell<&mut dyn Observer<Event>> = RefCell::new(obs);
+    let notify = |e: &Event| shared.borrow_mut().on(e);
 
-    for (i, step) in steps.iter().enumerate() {
-        let first_of_table = i == 0 || steps[i - 1].table != step.table;
-        let last_of_table = i + 1 == steps.len() || steps[i + 1].table != step.table;
-        if first_of_table && !opts.dry_run {
-            obs.on(&Event::TableStarted {
-                table: step.table.clone(),
-            });
-        }
-        let cap = *remaining
-            .entry(step.table.clone())
-            .or_insert(if opts.max_rows < 0 {
-                None
-            } else {
-                Some(opts.max_rows as u64)
-            });
-        let started = Instant::now();
-        let form = Form::of(dialect, mariadb, step);
-        let plan = StepPlan {
-            cap,
-            form,
-            by_keys: by_keys(step, cap, opts),
-            unguarded: unguarded(step, &live.raw),
-        };
-        let mut sr = StepReport {
-            table: step.table.clone(),
-            rule: step.describe(),
-            via: step.path.iter().map(|h| h.fk.describe()).collect(),
-            deleted: 0,
-            skipped: 0,
-            referenced_by: Vec::new(),
-            batches: 0,
-            largest_batch: 0,
-            slowest_batch_seconds: 0.0,
-            batch_cap: None,
-            retries: 0,
-            guard_fallbacks: 0,
-            seconds: 0.0,
-            sql: shown_sql(&sql, step, &plan, opts.batch_size),
-        };
-        let mut sizer = Sizer::new(opts.batch_seconds, opts.batch_size);
-        if let (Some(l), false) = (limits, opts.dry_run) {
-            let galera = walk::galera_step_cap(runner.conn, &step.table, l).await;
-            match galera {
-                Ok(Some(c)) => {
-                    sizer.limit(c);
-                    if sizer.cap() < opts.batch_size {
-                        sr.batch_cap = Some(sizer.cap());
+    let mut idle: Vec<Lane> = vec![Lane::Given(conn)];
+    let mut opened = 1usize;
+    let mut remaining: HashMap<String, Option<u64>> = HashMap::new();
+    let mut done: Vec<Option<StepReport>> = vec![None; steps.len()];
+    let mut failure: Option<(usize, StepError)> = None;
+    let mut running = FuturesUnordered::new();
+    let mut next = 0usize;
+    loop {
+        // Start steps in the plan's order (Glance's log order), as many at once as lanes allow.
+        while failure.is_none()
+            && next < steps.len()
+            && waits[next].iter().all(|&i| done[i].is_some())
+        {
+            let want = if alone[next] { jobs } else { 1 };
+            while idle.len() < want && opened < jobs {
+                match Conn::connect_with(source.url, OpenMode::Existing, source.options).await {
+                    Ok(c) => idle.push(Lane::Opened(c)),
+                    Err(e) => {
+                        // Fewer lanes, same result: go on with the connections there are.
+                        report.warnings.push(format!(
+                            "could not open connection {} of --jobs {jobs}, going on with {}: {}",
+                            opened + 1,
+                            opened,
+                            e.message
+                        ));
+                        opened = jobs;
+                        break;
                     }
                 }
-                Ok(None) => {}
-                Err(error) => {
-                    report.summarize();
-                    report.error = Some(error.message.clone());
-                    return Err(PurgeError::Db {
-                        table: Some(step.table.clone()),
-                        error,
-                        report: Box::new(report),
-                    });
-                }
+                opened += 1;
             }
+            if idle.is_empty() {
+                break;
+            }
+            let take = want.min(idle.len());
+            let lanes: Vec<Lane> = idle.drain(idle.len() - take..).collect();
+            let step = &steps[next];
+            if (next == 0 || steps[next - 1].table != step.table) && !opts.dry_run {
+                notify(&Event::TableStarted {
+                    table: step.table.clone(),
+                });
+            }
+            let cap = *remaining
+                .entry(step.table.clone())
+                .or_insert(if opts.max_rows < 0 {
+                    None
+                } else {
+                    Some(opts.max_rows as u64)
+                });
+            running.push(execute_step(&env, next, lanes, cap, &shared));
+            next += 1;
         }
-
-        let result = run_step(
-            &mut runner,
-            &sql,
-            step,
-            i,
-            &plan,
-            &mut sizer,
-            opts,
-            &mut windows,
-            &mut sr,
-            &mut report,
-            obs,
-        )
-        .await;
-        sr.seconds = started.elapsed().as_secs_f64();
+        let Some(finished) = running.next().await else {
+            break;
+        };
+        let StepDone {
+            index,
+            lanes,
+            report: sr,
+            blocked,
+            result,
+        } = finished;
+        idle.extend(lanes);
+        let step = &steps[index];
         if let Some(Some(left)) = remaining.get_mut(&step.table) {
             *left = left.saturating_sub(sr.deleted + sr.skipped);
         }
-        report.steps.push(sr);
+        if blocked.is_some() {
+            report.blocked = blocked;
+        }
+        done[index] = Some(sr);
         match result {
-            Ok(()) => {}
-            Err(StepError::Db(error)) => {
-                report.summarize();
-                report.error = Some(error.message.clone());
-                return Err(PurgeError::Db {
-                    table: Some(step.table.clone()),
-                    error,
-                    report: Box::new(report),
-                });
+            Ok(()) => {
+                let last_of_table =
+                    index + 1 == steps.len() || steps[index + 1].table != step.table;
+                if last_of_table && !opts.dry_run {
+                    let total: u64 = done
+                        .iter()
+                        .flatten()
+                        .filter(|s| s.table == step.table)
+                        .map(|s| s.deleted)
+                        .sum();
+                    notify(&Event::TableFinished {
+                        table: step.table.clone(),
+                        deleted: total,
+                    });
+                }
             }
-            Err(StepError::Blocked) => {
-                report.summarize();
-                return Err(PurgeError::Blocked(Box::new(report)));
+            // The first failure stops new steps; the running ones finish theirs (each batch
+            // is its own transaction, so stopping them halfway would gain nothing).
+            Err(e) => {
+                if failure.is_none() {
+                    failure = Some((index, e));
+                }
             }
         }
-        if last_of_table && !opts.dry_run {
-            let total: u64 = report
-                .steps
-                .iter()
-                .filter(|s| s.table == step.table)
-                .map(|s| s.deleted)
-                .sum();
-            obs.on(&Event::TableFinished {
-                table: step.table.clone(),
-                deleted: total,
+    }
+    drop(running);
+    for lane in idle {
+        if let Lane::Opened(c) = lane {
+            c.close().await;
+        }
+    }
+    report.steps = done.into_iter().flatten().collect();
+    match failure {
+        None => {}
+        Some((index, StepError::Db(error))) => {
+            report.summarize();
+            report.error = Some(error.message.clone());
+            return Err(PurgeError::Db {
+                table: Some(steps[index].table.clone()),
+                error,
+                report: Box::new(report),
             });
+        }
+        Some((_, StepError::Blocked)) => {
+            report.summarize();
+            return Err(PurgeError::Blocked(Box::new(report)));
         }
     }
     report.summarize();

@@ -12,6 +12,7 @@
 
 pub mod exec;
 pub mod graph;
+pub mod lanes;
 pub mod report;
 pub mod sizer;
 pub mod sql;
@@ -22,7 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::types::chrono::DateTime;
 
-pub use exec::{PurgeError, run};
+pub use exec::{ConnSource, PurgeError, run};
 pub use graph::Mode;
 pub use report::{Event, Options, Report};
 

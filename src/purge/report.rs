@@ -19,6 +19,8 @@ pub struct Options {
     /// The target duration of one batch; sizes move towards it (see [`super::sizer`]).
     pub batch_seconds: f64,
     pub dry_run: bool,
+    /// Connections the purge may use at once (`--jobs`; see [`super::lanes`]).
+    pub jobs: usize,
     /// `purge_images_table`: purge the unreferenced images and keep the others, instead of
     /// refusing.
     pub skip_referenced: bool,
@@ -75,6 +77,8 @@ pub struct StepReport {
     /// Tables whose rows reference the rows this step kept (empty when none were kept).
     pub referenced_by: Vec<String>,
     pub batches: u64,
+    /// Primary-key spans walked at once, each on its own connection (1: not split).
+    pub parts: usize,
     /// The largest batch asked for, in rows.
     pub largest_batch: u64,
     /// The longest batch, in seconds (statement and commit).
@@ -129,6 +133,9 @@ pub struct Report {
     pub max_rows: i64,
     pub batch_size: u64,
     pub batch_seconds: f64,
+    /// Connections used at once: `--jobs`, or 1 where steps cannot run at once (SQLite, one
+    /// writer at a time; a dry run).
+    pub jobs: usize,
     /// Galera's `wsrep_max_ws_rows` and `wsrep_max_ws_size` when set (MySQL/MariaDB).
     pub write_set_limits: Option<WriteSetLimits>,
     /// `deleted_at < cutoff` (naive UTC), taken once at start.

@@ -44,6 +44,29 @@ pub enum Window {
     Nothing,
 }
 
+/// A slice of the primary-key space a walk covers: keys after `after` (exclusive) up to
+/// `until` (inclusive); both `None`: the whole table. Parallel parts of one step each walk
+/// their own span ([`Sql::split_keys`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Span<'k> {
+    pub after: Option<&'k Key>,
+    pub until: Option<&'k Key>,
+}
+
+impl Span<'_> {
+    /// `cond` narrowed to the span, over the key expressions `pk`.
+    pub fn narrow(&self, pk: &[String], cond: String) -> String {
+        let mut cond = cond;
+        if let Some(until) = self.until {
+            cond = format!("{} AND {cond}", lex_cmp(pk, until, "<="));
+        }
+        if let Some(after) = self.after {
+            cond = format!("{} AND {cond}", lex_cmp(pk, after, ">"));
+        }
+        cond
+    }
+}
+
 impl Window {
     pub fn key(&self) -> Option<&Key> {
         match self {
@@ -287,13 +310,7 @@ impl Sql<'_> {
 
     /// The last primary key of the next batch: the largest key among the next `n` eligible
     /// rows after `after`. Read as one row, never the batch itself.
-    pub fn batch_end(
-        &self,
-        step: &Step,
-        window: Option<&Key>,
-        after: Option<&Key>,
-        n: u64,
-    ) -> String {
+    pub fn batch_end(&self, step: &Step, window: Option<&Key>, span: Span<'_>, n: u64) -> String {
         let a = "t";
         let pk = self.cols(a, &step.pk);
         let aliased: Vec<String> = pk
@@ -303,10 +320,7 @@ impl Sql<'_> {
             .collect();
         let outer: Vec<String> = (0..pk.len()).map(|i| format!("x.c{i}")).collect();
         let desc: Vec<String> = outer.iter().map(|c| format!("{c} DESC")).collect();
-        let mut cond = self.eligible(step, a, window);
-        if let Some(after) = after {
-            cond = format!("{} AND {cond}", lex_cmp(&pk, after, ">"));
-        }
+        let cond = span.narrow(&pk, self.eligible(step, a, window));
         format!(
             "SELECT {} FROM (SELECT {} FROM {} {a} WHERE {cond} ORDER BY {} LIMIT {n}) x ORDER BY {} LIMIT 1",
             outer.join(", "),
@@ -337,10 +351,8 @@ impl Sql<'_> {
     ) -> String {
         let a = "t";
         let pk = self.cols(a, &step.pk);
-        let mut cond = self.eligible(step, a, window);
-        if let Some(after) = after {
-            cond = format!("{} AND {cond}", lex_cmp(&pk, after, ">"));
-        }
+        let span = Span { after, until: None };
+        let mut cond = span.narrow(&pk, self.eligible(step, a, window));
         cond = format!("{} AND {cond}", lex_cmp(&pk, upto, "<="));
         if let Some(g) = self.guard(step, a) {
             cond = format!("{cond} AND {g}");

@@ -3,15 +3,20 @@
 //! is small (the cron case: one scan of the table), otherwise by the batched walk of
 //! [`super::walk`] — and count the rows the guard kept.
 
+use std::cell::RefCell;
+
+use futures_util::future::join_all;
+
 use crate::exec::connection::{Conn, DbError, Value};
 use crate::observe::Observer;
 use crate::schema::model::{Dialect, Schema};
 
 use super::graph::{Fk, Mode, Step};
-use super::report::{Blocked, BlockingTable, Event, Options, Report, StepReport, StepSql};
+use super::lanes::Lane;
+use super::report::{Blocked, BlockingTable, Event, Options, StepReport, StepSql};
 use super::sizer::Sizer;
-use super::sql::{Key, Sql, Window, sql_value};
-use super::walk::{Form, Walker};
+use super::sql::{Key, Span, Sql, Window, sql_value};
+use super::walk::{Form, Part, Walker};
 
 /// Rows per statement when counting a window's leftover keys.
 const COUNT_CHUNK: usize = 10_000;
@@ -128,16 +133,20 @@ pub(super) fn shown_sql(sql: &Sql<'_>, step: &Step, plan: &StepPlan, batch: u64)
         .cap
         .map(|_| placeholders(&step.window_key_names(), "window_end_"));
     let last = placeholders(&step.pk, "last_");
+    let span = Span {
+        after: Some(&last),
+        until: None,
+    };
     let n = batch;
     let (batch_end, delete) = match plan.form {
-        Form::Postgres => (None, sql.pg_batch(step, window.as_ref(), Some(&last), n)),
+        Form::Postgres => (None, sql.pg_batch(step, window.as_ref(), span, n)),
         Form::MariaDb => (
             None,
-            sql.mariadb_batch(step, window.as_ref(), Some(&last), n)
+            sql.mariadb_batch(step, window.as_ref(), span, n)
                 .unwrap_or_default(),
         ),
         Form::SqliteTx | Form::Pair => (
-            Some(sql.batch_end(step, window.as_ref(), Some(&last), n)),
+            Some(sql.batch_end(step, window.as_ref(), span, n)),
             sql.delete(
                 step,
                 window.as_ref(),
@@ -165,23 +174,26 @@ impl From<DbError> for StepError {
     }
 }
 
+/// Runs one step on `runner`'s connection; `rest` are further connections its walk may be
+/// split across (empty: one walk).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn run_step(
     runner: &mut Runner<'_>,
+    rest: &mut [Lane<'_>],
     sql: &Sql<'_>,
     step: &Step,
     index: usize,
     plan: &StepPlan,
     sizer: &mut Sizer,
     opts: &Options,
-    windows: &mut Vec<Window>,
+    windows: &RefCell<Vec<Window>>,
     sr: &mut StepReport,
-    report: &mut Report,
+    blocked: &mut Option<Blocked>,
     obs: &mut dyn Observer<Event>,
 ) -> Result<(), StepError> {
     let table = step.table.as_str();
     if plan.by_keys {
-        windows.push(Window::All);
+        windows.borrow_mut()[index] = Window::All;
         return by_keys_step(runner, sql, step, plan, sizer, sr, obs).await;
     }
     // 1. The window: which eligible rows this run may take.
@@ -203,7 +215,7 @@ pub(super) async fn run_step(
             }
         }
     };
-    windows.push(window.clone());
+    windows.borrow_mut()[index] = window.clone();
     if window == Window::Nothing {
         return Ok(());
     }
@@ -217,7 +229,11 @@ pub(super) async fn run_step(
             None => false,
         };
         if probe {
-            refuse_or_note(runner, sql, step, w, opts, windows, sr, report).await?;
+            refuse_or_note(runner, sql, step, w, opts, sr, blocked).await?;
+            if !opts.skip_referenced {
+                // The real run refuses and deletes nothing: so does the dry run's prediction.
+                windows.borrow_mut()[index] = Window::Nothing;
+            }
             if !opts.skip_referenced {
                 return if opts.dry_run {
                     Ok(())
@@ -230,29 +246,35 @@ pub(super) async fn run_step(
 
     // 3. Dry run: count what the run would delete.
     if opts.dry_run {
-        let would = runner
-            .count(&sql.count_predicted(index, windows), table)
-            .await?;
+        let predicted = sql.count_predicted(index, &windows.borrow());
+        let would = runner.count(&predicted, table).await?;
         let eligible = runner.count(&sql.count_eligible(step, w), table).await?;
         sr.deleted = would;
         sr.skipped = eligible.saturating_sub(would);
         return Ok(());
     }
 
-    // 4. Walk the table by primary key, one batch per short transaction.
-    let mut walker = Walker {
-        conn: &mut *runner.conn,
-        sql,
-        form: plan.form,
+    // 4. Walk the table by primary key, one batch per short transaction; split into spans
+    //    walked at once when the step has further connections.
+    let guarded = if rest.is_empty() {
+        let mut walker = Walker {
+            conn: &mut *runner.conn,
+            sql,
+            form: plan.form,
+            part: Part::default(),
+        };
+        let g = walker
+            .walk(step, plan.unguarded.as_ref(), w, sizer, sr, obs)
+            .await?;
+        !g.guards.is_empty()
+    } else {
+        walk_parts(runner, rest, sql, step, plan, w, sizer, sr, obs).await?
     };
-    let guarded = walker
-        .walk(step, plan.unguarded.as_ref(), w, sizer, sr, obs)
-        .await?;
 
     // 5. Rows of the window still there were kept by the guard: name the tables that really
     //    reference them. A walk that never needed the live-enforced guards deleted every row it
     //    met, so only the guards it kept can have held rows back.
-    if !guarded.guards.is_empty() {
+    if guarded {
         sr.skipped = runner.count(&sql.count_eligible(step, w), table).await?;
         name_referencing(runner, sql, step, w, opts.mode, sr).await?;
     }
@@ -286,16 +308,14 @@ async fn name_referencing(
 
 /// Counts what blocks `purge_images_table` (per referencing table) into the report; without
 /// `--skip-referenced` the step then deletes nothing.
-#[allow(clippy::too_many_arguments)]
 async fn refuse_or_note(
     runner: &mut Runner<'_>,
     sql: &Sql<'_>,
     step: &Step,
     w: Option<&Key>,
     opts: &Options,
-    windows: &mut [Window],
     sr: &mut StepReport,
-    report: &mut Report,
+    blocked: &mut Option<Blocked>,
 ) -> Result<(), DbError> {
     let mut blocking: Vec<BlockingTable> = Vec::new();
     for b in sql.blocking_rows(step, w) {
@@ -324,16 +344,12 @@ async fn refuse_or_note(
         None => 0,
     };
     sr.referenced_by = blocking.iter().map(|t| t.table.clone()).collect();
-    report.blocked = Some(Blocked {
+    *blocked = Some(Blocked {
         images: referenced,
         tables: blocking,
     });
     if !opts.skip_referenced {
         sr.skipped = referenced;
-        if let Some(last) = windows.last_mut() {
-            // The real run refuses and deletes nothing: so does the dry run's prediction.
-            *last = Window::Nothing;
-        }
     }
     Ok(())
 }
@@ -365,6 +381,7 @@ async fn by_keys_step(
         conn: &mut *runner.conn,
         sql,
         form: plan.form,
+        part: Part::default(),
     };
     walker.delete_keys(step, &keys, sizer, sr, obs).await?;
     if !step.guards.is_empty() {
@@ -384,4 +401,104 @@ async fn by_keys_step(
         }
     }
     Ok(())
+}
+
+/// The walk split into spans of about equal eligible rows ([`Sql::split_keys`]), one per
+/// connection, walked at once; each span has its own batch sizer (each connection its own
+/// time target). Returns whether any span ended with the guards in force.
+#[allow(clippy::too_many_arguments)]
+async fn walk_parts(
+    runner: &mut Runner<'_>,
+    rest: &mut [Lane<'_>],
+    sql: &Sql<'_>,
+    step: &Step,
+    plan: &StepPlan,
+    w: Option<&Key>,
+    sizer: &Sizer,
+    sr: &mut StepReport,
+    obs: &mut dyn Observer<Event>,
+) -> Result<bool, DbError> {
+    let parts = rest.len() as u64 + 1;
+    let cuts: Vec<Key> = match sql.split_keys(step, w, parts) {
+        Some(q) => runner
+            .rows(&q, &step.table)
+            .await?
+            .iter()
+            .take(parts as usize - 1)
+            .filter(|r| r.first().is_some_and(|v| !v.is_null()))
+            .map(|r| runner.key(r, &step.pk_numeric))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut spans = Vec::with_capacity(cuts.len() + 1);
+    let mut after = None;
+    for cut in &cuts {
+        spans.push(Part {
+            after: after.clone(),
+            until: Some(cut.clone()),
+        });
+        after = Some(cut.clone());
+    }
+    spans.push(Part { after, until: None });
+
+    let shared = RefCell::new(obs);
+    let conns = std::iter::once(&mut *runner.conn).chain(rest.iter_mut().map(Lane::conn));
+    let walks = spans.into_iter().zip(conns).map(|(part, conn)| {
+        let shared = &shared;
+        let mut psr = StepReport {
+            deleted: 0,
+            batches: 0,
+            retries: 0,
+            guard_fallbacks: 0,
+            ..sr.clone()
+        };
+        let mut psizer = sizer.clone();
+        async move {
+            let mut notify = |e: &Event| shared.borrow_mut().on(e);
+            let mut walker = Walker {
+                conn,
+                sql,
+                form: plan.form,
+                part,
+            };
+            let guarded = walker
+                .walk(
+                    step,
+                    plan.unguarded.as_ref(),
+                    w,
+                    &mut psizer,
+                    &mut psr,
+                    &mut notify,
+                )
+                .await
+                .map(|g| !g.guards.is_empty());
+            (guarded, psr)
+        }
+    });
+    let results = join_all(walks).await;
+    sr.parts = results.len();
+    let mut guarded = false;
+    let mut first_error = None;
+    for (g, psr) in results {
+        sr.deleted += psr.deleted;
+        sr.batches += psr.batches;
+        sr.retries += psr.retries;
+        sr.guard_fallbacks += psr.guard_fallbacks;
+        sr.largest_batch = sr.largest_batch.max(psr.largest_batch);
+        sr.slowest_batch_seconds = sr.slowest_batch_seconds.max(psr.slowest_batch_seconds);
+        sr.batch_cap = match (sr.batch_cap, psr.batch_cap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match g {
+            Ok(g) => guarded |= g,
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(guarded),
+    }
 }

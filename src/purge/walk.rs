@@ -14,7 +14,7 @@ use crate::schema::model::Dialect;
 use super::graph::Step;
 use super::report::{Event, StepReport};
 use super::sizer::{Sizer, galera_cap};
-use super::sql::{Key, Sql};
+use super::sql::{Key, Span, Sql};
 
 /// Retries of one batch after deadlocks, lock-wait timeouts or a busy database.
 const MAX_RETRIES: u32 = 8;
@@ -151,10 +151,29 @@ struct Batch {
     last: Option<Key>,
 }
 
+/// The keys one walk covers: the whole table (the default), or one part of a step split
+/// across connections (an owned [`Span`]).
+#[derive(Debug, Clone, Default)]
+pub struct Part {
+    pub after: Option<Key>,
+    pub until: Option<Key>,
+}
+
+impl Part {
+    /// The span of a batch that starts after `cursor` (the part's own start when `None`).
+    fn span<'k>(&'k self, cursor: Option<&'k Key>) -> Span<'k> {
+        Span {
+            after: cursor.or(self.after.as_ref()),
+            until: self.until.as_ref(),
+        }
+    }
+}
+
 pub struct Walker<'a, 'c> {
     pub conn: &'c mut Conn,
     pub sql: &'a Sql<'a>,
     pub form: Form,
+    pub part: Part,
 }
 
 impl Walker<'_, '_> {
@@ -171,8 +190,10 @@ impl Walker<'_, '_> {
         target: Target<'_>,
         n: u64,
     ) -> Result<Batch, sqlx::Error> {
-        let (window, after) = match target {
-            Target::Range { window, after } => (window, after),
+        // The part's bounds by value: `pair` below borrows the walker mutably.
+        let part = self.part.clone();
+        let (window, span) = match target {
+            Target::Range { window, after } => (window, part.span(after)),
             Target::Keys(keys) => {
                 let keys = &keys[..keys.len().min(n as usize)];
                 let deleted = self.conn.execute(&self.sql.delete_keys(step, keys)).await?;
@@ -187,7 +208,7 @@ impl Walker<'_, '_> {
             Form::Postgres => {
                 let rows = self
                     .conn
-                    .query(&self.sql.pg_batch(step, window, after, n))
+                    .query(&self.sql.pg_batch(step, window, span, n))
                     .await?;
                 Ok(match rows.first() {
                     None => Batch {
@@ -208,7 +229,7 @@ impl Walker<'_, '_> {
             Form::MariaDb => {
                 let sql = self
                     .sql
-                    .mariadb_batch(step, window, after, n)
+                    .mariadb_batch(step, window, span, n)
                     .unwrap_or_default();
                 let rows = self.conn.query(&sql).await?;
                 let deleted = rows.len() as u64;
@@ -223,7 +244,7 @@ impl Walker<'_, '_> {
             }
             Form::SqliteTx => {
                 self.conn.execute("BEGIN IMMEDIATE").await?;
-                let r = self.pair(step, window, after, n).await;
+                let r = self.pair(step, window, span, n).await;
                 let end = match r {
                     Ok(b) => self.conn.execute("COMMIT").await.map(|_| b),
                     Err(e) => Err(e),
@@ -233,7 +254,7 @@ impl Walker<'_, '_> {
                 }
                 end
             }
-            Form::Pair => self.pair(step, window, after, n).await,
+            Form::Pair => self.pair(step, window, span, n).await,
         }
     }
 
@@ -242,12 +263,12 @@ impl Walker<'_, '_> {
         &mut self,
         step: &Step,
         window: Option<&Key>,
-        after: Option<&Key>,
+        span: Span<'_>,
         n: u64,
     ) -> Result<Batch, sqlx::Error> {
         let rows = self
             .conn
-            .query(&self.sql.batch_end(step, window, after, n))
+            .query(&self.sql.batch_end(step, window, span, n))
             .await?;
         let Some(row) = rows.first() else {
             return Ok(Batch {
@@ -259,7 +280,7 @@ impl Walker<'_, '_> {
         let upto = self.key(row, &step.pk_numeric);
         let deleted = self
             .conn
-            .execute(&self.sql.delete(step, window, after, &upto, n))
+            .execute(&self.sql.delete(step, window, span.after, &upto, n))
             .await?;
         Ok(Batch {
             deleted,

@@ -268,3 +268,61 @@ pub async fn synced(db: TestDb) -> TestDb {
     assert_counts(&db, "seeding", SEEDED).await;
     db
 }
+
+/// `db sync`, then `images` images with `props` properties and `tags` tags each (ids from 1,
+/// image by image); the odd-numbered images and their children soft-deleted 2 days − i
+/// seconds ago (image i), one second apart so Glance's order is unambiguous; the others live.
+/// Image ids are `00000000-0000-0000-0000-<i, 12 digits>`.
+pub async fn seed_bulk(db: &TestDb, images: usize, props: usize, tags: usize) {
+    let r = Gm::new().url(&db.url).args(["db", "sync"]).run();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let created = ago(10, 0);
+    let (mut rows_i, mut rows_p, mut rows_t) = (vec![], vec![], vec![]);
+    for i in 0..images {
+        let id = bulk_image(i);
+        let gone = i % 2 == 1;
+        let (t, dl) = if gone {
+            (ago(2, -(i as i64)), "TRUE")
+        } else {
+            ("NULL".to_string(), "FALSE")
+        };
+        let status = if gone { "deleted" } else { "active" };
+        rows_i.push(format!(
+            "('{id}', 'img', '{status}', {created}, {t}, {dl}, 0, 0, FALSE, 'shared', FALSE)"
+        ));
+        for k in 0..props {
+            rows_p.push(format!(
+                "({}, '{id}', 'p{k}', 'v', {created}, {t}, {dl})",
+                i * props + k + 1
+            ));
+        }
+        for k in 0..tags {
+            rows_t.push(format!(
+                "({}, '{id}', 't{k}', {created}, {t}, {dl})",
+                i * tags + k + 1
+            ));
+        }
+    }
+    let mut sql = vec![format!(
+        "INSERT INTO images (id, name, status, created_at, deleted_at, deleted, min_disk, min_ram, protected, visibility, os_hidden) VALUES {}",
+        rows_i.join(", ")
+    )];
+    if !rows_p.is_empty() {
+        sql.push(format!(
+            "INSERT INTO image_properties (id, image_id, name, value, created_at, deleted_at, deleted) VALUES {}",
+            rows_p.join(", ")
+        ));
+    }
+    if !rows_t.is_empty() {
+        sql.push(format!(
+            "INSERT INTO image_tags (id, image_id, value, created_at, deleted_at, deleted) VALUES {}",
+            rows_t.join(", ")
+        ));
+    }
+    db.exec(&sql.join(";\n")).await;
+}
+
+/// The id of image `i` of [`seed_bulk`].
+pub fn bulk_image(i: usize) -> String {
+    format!("00000000-0000-0000-0000-{i:012}")
+}

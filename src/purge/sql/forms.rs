@@ -1,7 +1,7 @@
 //! The one-statement batch forms of each backend, the capped (cron) window read once as keys,
 //! and the cheap refusal probe (benches/PURGE-DESIGN.md §4.2, §4.5, §4.6).
 
-use super::{Key, Sql, lex_cmp};
+use super::{Key, Span, Sql};
 use crate::purge::graph::{DELETED_AT, Step};
 use crate::schema::model::Dialect;
 
@@ -12,19 +12,10 @@ impl Sql<'_> {
     /// pins the rows so their ctid cannot move before the DELETE, and `SKIP LOCKED` lets two
     /// purges (or a purge and an API transaction) pass each other instead of queueing. The
     /// guard is inside the LIMIT: the batch counts deletable rows only.
-    pub fn pg_batch(
-        &self,
-        step: &Step,
-        window: Option<&Key>,
-        after: Option<&Key>,
-        n: u64,
-    ) -> String {
+    pub fn pg_batch(&self, step: &Step, window: Option<&Key>, span: Span<'_>, n: u64) -> String {
         let a = "t";
         let pk = self.cols(a, &step.pk);
-        let mut cond = self.eligible(step, a, window);
-        if let Some(after) = after {
-            cond = format!("{} AND {cond}", lex_cmp(&pk, after, ">"));
-        }
+        let mut cond = span.narrow(&pk, self.eligible(step, a, window));
         if let Some(g) = self.guard(step, a) {
             cond = format!("{cond} AND {g}");
         }
@@ -52,7 +43,7 @@ impl Sql<'_> {
         &self,
         step: &Step,
         window: Option<&Key>,
-        after: Option<&Key>,
+        span: Span<'_>,
         n: u64,
     ) -> Option<String> {
         let plain = |s: &str| {
@@ -65,10 +56,7 @@ impl Sql<'_> {
         }
         let a = step.table.as_str();
         let pk = self.cols(a, &step.pk);
-        let mut cond = self.eligible(step, a, window);
-        if let Some(after) = after {
-            cond = format!("{} AND {cond}", lex_cmp(&pk, after, ">"));
-        }
+        let mut cond = span.narrow(&pk, self.eligible(step, a, window));
         if let Some(g) = self.guard(step, a) {
             cond = format!("{cond} AND {g}");
         }
@@ -168,6 +156,24 @@ impl Sql<'_> {
             "SELECT 1 FROM {} t WHERE {} AND NOT ({g}) LIMIT 1",
             self.q(&step.table),
             self.eligible(step, "t", window)
+        ))
+    }
+
+    /// Where to cut a step's walk into `parts` spans of about equal eligible rows: the last
+    /// primary key of each of the first `parts - 1` tiles of the eligible rows in key order
+    /// (`NTILE`: one scan). Any cut points give a correct purge (the spans are disjoint and
+    /// cover every key); these balance it. `None` for a composite key (`MAX` of a tuple).
+    pub fn split_keys(&self, step: &Step, window: Option<&Key>, parts: u64) -> Option<String> {
+        let [pk] = step.pk.as_slice() else {
+            return None;
+        };
+        let a = "t";
+        let col = self.col(a, pk);
+        Some(format!(
+            "SELECT MAX(x.c0) FROM (SELECT {col} AS c0, NTILE({parts}) OVER (ORDER BY {col}) AS b \
+             FROM {} {a} WHERE {}) x GROUP BY x.b ORDER BY 1",
+            self.q(&step.table),
+            self.eligible(step, a, window)
         ))
     }
 }
