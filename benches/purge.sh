@@ -5,6 +5,7 @@
 # Usage: benches/purge.sh [--glance-venv DIR] [--images N] [--runs R]
 #                         [--backends sqlite,postgres,mariadb] [--scenarios unlimited,cron]
 #                         [--tasks N] [--batch-size N] [--mariadb-copy select|dump|reseed] [--keep]
+# Unlimited runs time ours twice: with its defaults and with --jobs 1 (one table at a time).
 # Defaults: 100,000 images (~2.1 M rows, 1.06 M eligible), 3 runs, all backends, both scenarios.
 # Builds the release binary and the example first; needs the local servers (see the brief) and
 # /usr/bin/time. Prints Markdown tables on stdout, progress on stderr.

@@ -75,6 +75,7 @@ impl Scenario {
         match self {
             Scenario::Unlimited => &[
                 Contender::Ours,
+                Contender::OursOneJob,
                 Contender::GlanceRaw,
                 Contender::OneTransaction,
                 Contender::GlanceManage,
@@ -111,6 +112,8 @@ impl Scenario {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Contender {
     Ours,
+    /// Ours with `--jobs 1`: one table at a time, one connection (what `--jobs` adds).
+    OursOneJob,
     /// Glance's statements (`DeleteFromSelect`), one per table, each its own transaction.
     GlanceRaw,
     /// `DELETE … WHERE deleted_at < :cutoff` per table, all in one transaction.
@@ -122,6 +125,7 @@ impl Contender {
     pub fn title(self) -> &'static str {
         match self {
             Contender::Ours => "ours",
+            Contender::OursOneJob => "ours, --jobs 1",
             Contender::GlanceRaw => "Glance's statements, raw",
             Contender::OneTransaction => "one raw DELETE per table, one transaction",
             Contender::GlanceManage => "glance-manage 33",
@@ -157,7 +161,7 @@ pub struct Tools {
 
 pub async fn run(c: Contender, s: Scenario, db: &Db, tools: &Tools) -> Result<Outcome, String> {
     match c {
-        Contender::Ours => {
+        Contender::Ours | Contender::OursOneJob => {
             let mut out = Outcome::default();
             for cmd in s.commands() {
                 let mut args = vec![
@@ -170,6 +174,9 @@ pub async fn run(c: Contender, s: Scenario, db: &Db, tools: &Tools) -> Result<Ou
                 ];
                 args.extend(s.args());
                 args.extend(tools.ours_extra.iter().cloned());
+                if c == Contender::OursOneJob {
+                    args.extend(["--jobs".to_string(), "1".to_string()]);
+                }
                 let p = timed_process(&tools.ours, &args, &tools.workdir)?;
                 let report: serde_json::Value = serde_json::from_slice(&p.stdout)
                     .map_err(|e| format!("ours: no JSON report ({e})"))?;

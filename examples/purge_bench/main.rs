@@ -375,6 +375,7 @@ fn print_scenario(s: Scenario, cells: &[Cell], a: &Args) {
 fn short(c: Contender) -> &'static str {
     match c {
         Contender::Ours => "ours",
+        Contender::OursOneJob => "ours --jobs 1",
         Contender::GlanceRaw => "raw",
         Contender::OneTransaction => "one tx",
         Contender::GlanceManage => "glance-manage",
