@@ -327,6 +327,32 @@ impl Conn {
         })
     }
 
+    /// Runs a query and streams its rows, keeping only the count and the last row (decoded):
+    /// memory stays flat however many rows come back (a purge batch's `RETURNING` keys).
+    pub async fn query_count_last(
+        &mut self,
+        sql: &str,
+    ) -> Result<(u64, Option<Vec<Value>>), sqlx::Error> {
+        use futures_util::TryStreamExt;
+        let sql = AssertSqlSafe(sql.to_string());
+        macro_rules! stream {
+            ($c:expr, $decode:expr) => {{
+                let mut rows = sqlx::query(sql).fetch($c);
+                let (mut n, mut last) = (0u64, None);
+                while let Some(row) = rows.try_next().await? {
+                    n += 1;
+                    last = Some(row);
+                }
+                (n, last.as_ref().map($decode))
+            }};
+        }
+        Ok(match self {
+            Conn::Sqlite(c) => stream!(c, decode_sqlite),
+            Conn::Postgres(c) => stream!(c, decode_pg),
+            Conn::Mysql(c, _) => stream!(c, decode_mysql),
+        })
+    }
+
     /// Runs a query with values bound as parameters (placeholders from [`Conn::placeholder`]),
     /// never spliced into the SQL text.
     pub async fn query_with(

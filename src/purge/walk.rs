@@ -231,11 +231,10 @@ impl Walker<'_, '_> {
                     .sql
                     .mariadb_batch(step, window, span, n)
                     .unwrap_or_default();
-                let rows = self.conn.query(&sql).await?;
-                let deleted = rows.len() as u64;
                 // RETURNING lists the rows in the DELETE's ORDER BY: the last is the largest
-                // key in the server's own collation.
-                let last = rows.last().map(|r| self.key(r, &step.pk_numeric));
+                // key in the server's own collation. Streamed: only that one is kept.
+                let (deleted, last) = self.conn.query_count_last(&sql).await?;
+                let last = last.map(|r| self.key(&r, &step.pk_numeric));
                 Ok(Batch {
                     deleted,
                     covered: deleted,
