@@ -151,3 +151,10 @@ pub(super) struct RawTrigger {
     pub(super) mysql: Option<Spanned<String>>,
     pub(super) dialects: Option<Spanned<Vec<String>>>,
 }
+
+/// A revision file's `[revision]` section read on its own ([`super::header`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHead {
+    pub(super) revision: Option<Spanned<RawRevision>>,
+}
