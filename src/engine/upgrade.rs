@@ -270,7 +270,7 @@ pub fn plan_upgrade_to(
     let mut migrate = Vec::new();
     let mut deferred = Vec::new();
     for r in &new_expand {
-        for dm in &revs.get(r).expect("listed").data_migrations {
+        for dm in revs.data_migrations(r).expect("listed") {
             let step = data_step(r, dm, dialect);
             match dm.phase {
                 DataPhase::Expand => expand_data.push(step),
@@ -296,7 +296,7 @@ pub fn plan_upgrade_to(
     // Data steps of contract revisions run with the contract phase, before its DDL.
     let new_contract: Vec<&str> = revs.order(&final_set.difference(&expand_set).cloned().collect());
     for r in &new_contract {
-        for dm in &revs.get(r).expect("listed").data_migrations {
+        for dm in revs.data_migrations(r).expect("listed") {
             migrate.push(data_step(r, dm, dialect));
         }
     }
@@ -407,15 +407,15 @@ pub fn active_migrations(
 ) -> Vec<DataStep> {
     let mut out = Vec::new();
     for r in revs.order(applied) {
-        let snap = revs.get(r).expect("listed");
         let dependents = revs.dependents(r);
         let active = dependents.is_empty() || dependents.iter().any(|d| !applied.contains(*d));
         if !active {
             continue;
         }
         // Once its revision is applied, a step can only still be owed if it can say so.
-        for dm in snap
-            .data_migrations
+        for dm in revs
+            .data_migrations(r)
+            .expect("listed")
             .iter()
             .filter(|d| d.phase == DataPhase::Migrate && d.pending.is_some())
         {

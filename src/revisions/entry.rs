@@ -1,14 +1,16 @@
-//! The revisions of a set as the set holds them: each one's `[revision]` section, always, and
-//! its whole snapshot (schema, data migrations, object locations) once something needs it.
+//! The revisions of a set as the set holds them: each one's head (the `[revision]` section and
+//! the data migrations), always, and its whole snapshot (schema, object locations) once
+//! something needs it.
 //!
 //! Reading Glance's 29 snapshots was ~92 % of a command's own CPU time, while most commands
-//! need the graph and one or two schemas: `db version` none, `db sync` on a fresh database the
-//! head's. So the built-in revisions, compiled into the binary, are read lazily: their
-//! `[revision]` sections when the set is loaded ([`snapshot::parse_head`]), a snapshot on first
+//! need the graph and one or two schemas: `db version` none, `db sync` on a fresh database and
+//! `db plan` at head the head's. So the built-in revisions, compiled into the binary, are read
+//! lazily: their heads when the set is loaded ([`snapshot::parse_head`]), a snapshot on first
 //! use. Every check of a full parse still holds for them: a unit test parses every built-in
-//! file in full (`tests::every_builtin_file_parses_and_its_head_is_the_quick_read`), and a
-//! build without it is not one anyone ships. A directory given on the command line is read
-//! in full at load, as before: its broken files are reported by every command.
+//! file in full, the very bytes the binary embeds
+//! (`tests::every_builtin_file_parses_and_its_head_is_the_quick_read`). A directory given on
+//! the command line is read in full at load, as before: its broken files are reported by
+//! every command.
 
 use std::sync::OnceLock;
 
@@ -165,6 +167,7 @@ mod tests {
         assert_eq!(lazy.forks(), full.forks());
         for name in names(&full) {
             assert_eq!(lazy.meta(&name), full.meta(&name));
+            assert_eq!(lazy.data_migrations(&name), full.data_migrations(&name));
             assert_eq!(lazy.children(&name), full.children(&name));
             assert_eq!(lazy.dependents(&name), full.dependents(&name));
             let (a, b) = (lazy.get(&name).unwrap(), full.get(&name).unwrap());
@@ -188,6 +191,9 @@ mod tests {
         let heads = set.heads_of(&all);
         assert_eq!(heads, ["2024_1_contract01"]);
         assert!(set.meta("ocata_expand01").is_some());
+        // So do the data migrations (`db plan`, `db check`: the steps still owed).
+        let dm = set.data_migrations("ocata_expand01").expect("known");
+        assert_eq!(dm[0].name, "ocata_migrate01_community_images");
         assert_eq!(read(&set), 0);
         // The schema at head (a fresh `db sync`'s target) is the head's snapshot alone.
         let head = set.expected_portable(&all);

@@ -30,7 +30,7 @@ use petgraph::visit::EdgeRef;
 use crate::diff;
 use crate::schema::model::{Dialect, Schema};
 use crate::snapshot::SnapshotError;
-use crate::snapshot::{self, Branch, RevisionHead, RevisionMeta, Snapshot};
+use crate::snapshot::{self, Branch, DataMigration, RevisionHead, RevisionMeta, Snapshot};
 
 /// Glance's revision history, compiled into the binary so it works from any directory.
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/revisions");
@@ -77,14 +77,14 @@ pub enum RevisionError {
 
 /// A revision file as the loader gets it.
 enum Source {
-    /// A built-in file whose `[revision]` section was read alone, and its text.
+    /// A built-in file whose head (`[revision]`, data migrations) was read alone, and its text.
     Lazy(Box<RevisionHead>, &'static str),
     /// (path, text), to parse in full.
     Text(String, String),
 }
 
 impl RevisionSet {
-    /// Glance's own history, embedded in the binary. Only the `[revision]` sections are read
+    /// Glance's own history, embedded in the binary. Only the files' heads are read
     /// now; a snapshot is read when a command first needs it (see [`entry`]). A file the quick
     /// read cannot vouch for is parsed in full right away, with the usual diagnostics.
     pub fn builtin() -> Result<RevisionSet, RevisionError> {
@@ -332,6 +332,11 @@ impl RevisionSet {
     /// A revision's `[revision]` metadata (name, parents, dependencies, branch).
     pub fn meta(&self, name: &str) -> Option<&RevisionMeta> {
         self.entry(name).map(|e| &e.head.meta)
+    }
+
+    /// A revision's data migrations (without reading its schema).
+    pub fn data_migrations(&self, name: &str) -> Option<&[DataMigration]> {
+        self.entry(name).map(|e| e.head.data_migrations.as_slice())
     }
 
     fn entry(&self, name: &str) -> Option<&Entry> {

@@ -139,12 +139,14 @@ impl Snapshot {
             parent_spans: s.parent_spans.clone(),
             depends_spans: s.depends_spans.clone(),
             built_on_span: s.built_on_span.clone(),
+            data_migrations: self.data_migrations.clone(),
         }
     }
 }
 
-/// A revision file's `[revision]` section alone (the metadata and the spans of
-/// [`SourceFile`] that graph errors point at): all the revision graph needs, without the schema.
+/// A revision file without its schema: the `[revision]` metadata with the spans of
+/// [`SourceFile`] that graph errors point at, and the data migrations. All the revision graph
+/// and the planning of data steps need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevisionHead {
     pub meta: RevisionMeta,
@@ -153,6 +155,7 @@ pub struct RevisionHead {
     pub parent_spans: Vec<Range<usize>>,
     pub depends_spans: Vec<Range<usize>>,
     pub built_on_span: Option<Range<usize>>,
+    pub data_migrations: Vec<DataMigration>,
 }
 
 /// What a file must contain: a revision snapshot needs `[revision]`; the working schema in

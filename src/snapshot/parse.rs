@@ -436,7 +436,7 @@ fn check_references(
 }
 
 /// `[[data_migrations]]`: a phase and SQL (portable, or one list per dialect).
-fn parse_data_migrations(
+pub(super) fn parse_data_migrations(
     cx: &Ctx,
     raw: Vec<Spanned<RawData>>,
     locs: &mut Locations,
