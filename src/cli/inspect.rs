@@ -53,7 +53,7 @@ fn rows_json(revs: &RevisionSet, heads: &[String]) -> Vec<RowJson> {
             let id = current_id(h);
             RowJson {
                 revision: id.to_string(),
-                branch: revs.get(id).and_then(|s| s.meta.branch).map(Branch::as_str),
+                branch: revs.meta(id).and_then(|m| m.branch).map(Branch::as_str),
                 known: revs.contains(id),
                 head: dag_heads.contains(&id),
             }
@@ -449,6 +449,8 @@ pub struct HistoryEntry {
 }
 
 pub fn history_entries(revs: &RevisionSet) -> Vec<HistoryEntry> {
+    // Every snapshot is needed: read them on the machine's cores, not one by one below.
+    revs.read_all();
     let heads: BTreeSet<&str> = revs.heads().into_iter().collect();
     revs.walk_order()
         .into_iter()

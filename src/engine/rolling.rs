@@ -73,7 +73,7 @@ pub async fn report(
         .walk_order()
         .into_iter()
         .filter(|r| !applied.contains(*r))
-        .map(|r| (r.to_string(), revs.get(r).and_then(|s| s.meta.branch)))
+        .map(|r| (r.to_string(), revs.meta(r).and_then(|m| m.branch)))
         .collect();
     // Every head counts, not only the contract head: a new expand head is work to do even
     // when the contract head is applied (for Glance's history, where the contract head

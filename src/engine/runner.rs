@@ -404,8 +404,8 @@ impl Runner<'_, '_> {
                     .migrate
                     .iter()
                     .filter(|d| {
-                        revs.get(&d.revision)
-                            .is_some_and(|s| s.meta.branch == Some(Branch::Contract))
+                        revs.meta(&d.revision)
+                            .is_some_and(|m| m.branch == Some(Branch::Contract))
                     })
                     .cloned()
                     .collect();

@@ -99,8 +99,8 @@ impl Target {
             .revisions
             .iter()
             .filter(|r| {
-                revs.get(r)
-                    .is_some_and(|s| s.meta.branch == Some(Branch::Contract))
+                revs.meta(r)
+                    .is_some_and(|m| m.branch == Some(Branch::Contract))
             })
             .collect();
         match contract.as_slice() {

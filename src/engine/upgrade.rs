@@ -36,8 +36,8 @@ pub struct KnownObjects {
 impl KnownObjects {
     pub fn collect(revs: &RevisionSet, dialect: Dialect) -> KnownObjects {
         let mut k = KnownObjects::default();
-        for name in revs.names() {
-            let s = revs.get(name).expect("listed").schema.resolve(dialect);
+        for snap in revs.snapshots() {
+            let s = snap.schema.resolve(dialect);
             for t in s.tables.values() {
                 k.tables.insert(t.name.clone());
                 for c in &t.columns {
@@ -86,20 +86,28 @@ impl KnownObjects {
 
     /// Whether dropping what `change` drops is allowed.
     pub fn may_drop(&self, change: &Change) -> bool {
+        Self::allows(change, || self)
+    }
+
+    /// [`Self::may_drop`], with the objects fetched only for a change that needs them: what
+    /// is not a drop is allowed as it is.
+    pub fn allows<'a>(change: &Change, known: impl FnOnce() -> &'a KnownObjects) -> bool {
         match change {
-            Change::DropTable(t) => self.tables.contains(&t.name),
-            Change::DropColumn { table, column } => {
-                self.columns.contains(&(table.clone(), column.name.clone()))
-            }
-            Change::DropIndex { table, index } => {
-                self.indexes.contains(&(table.clone(), index.name.clone()))
-            }
+            Change::DropTable(t) => known().tables.contains(&t.name),
+            Change::DropColumn { table, column } => known()
+                .columns
+                .contains(&(table.clone(), column.name.clone())),
+            Change::DropIndex { table, index } => known()
+                .indexes
+                .contains(&(table.clone(), index.name.clone())),
             // An operator's own trigger (auditing, say) is not ours to drop.
-            Change::DropTrigger(t) => self.triggers.contains(&(t.table.clone(), t.name.clone())),
+            Change::DropTrigger(t) => known()
+                .triggers
+                .contains(&(t.table.clone(), t.name.clone())),
             // Constraints on a known table are part of that table's definition.
             Change::DropForeignKey { table, .. }
             | Change::DropCheck { table, .. }
-            | Change::DropUnique { table, .. } => self.tables.contains(table),
+            | Change::DropUnique { table, .. } => known().tables.contains(table),
             _ => true,
         }
     }
@@ -185,7 +193,8 @@ pub fn plan_upgrade_to(
     final_set.extend(closure.iter().cloned());
     let todo: BTreeSet<String> = closure.difference(&applied).cloned().collect();
     let revisions: Vec<String> = revs.order(&todo).into_iter().map(str::to_string).collect();
-    let known = KnownObjects::collect(revs, dialect);
+    // Read every revision's schema only for a plan that drops something (not a fresh one).
+    let known = std::cell::OnceCell::new();
     let mut left_alone = Vec::new();
     let mut unsupported = live.unsupported.clone();
 
@@ -193,7 +202,9 @@ pub fn plan_upgrade_to(
         changes
             .into_iter()
             .filter(|c| {
-                let ok = known.may_drop(c);
+                let ok = KnownObjects::allows(c, || {
+                    known.get_or_init(|| KnownObjects::collect(revs, dialect))
+                });
                 let line = format!("{c} (no revision declares it)");
                 if !ok && !left_alone.contains(&line) {
                     left_alone.push(line);
@@ -235,8 +246,8 @@ pub fn plan_upgrade_to(
         closure
             .iter()
             .filter(|r| {
-                revs.get(r)
-                    .is_some_and(|s| s.meta.branch != Some(Branch::Contract))
+                revs.meta(r)
+                    .is_some_and(|m| m.branch != Some(Branch::Contract))
             })
             .cloned(),
     );
@@ -259,7 +270,7 @@ pub fn plan_upgrade_to(
     let mut migrate = Vec::new();
     let mut deferred = Vec::new();
     for r in &new_expand {
-        for dm in &revs.get(r).expect("listed").data_migrations {
+        for dm in revs.data_migrations(r).expect("listed") {
             let step = data_step(r, dm, dialect);
             match dm.phase {
                 DataPhase::Expand => expand_data.push(step),
@@ -285,7 +296,7 @@ pub fn plan_upgrade_to(
     // Data steps of contract revisions run with the contract phase, before its DDL.
     let new_contract: Vec<&str> = revs.order(&final_set.difference(&expand_set).cloned().collect());
     for r in &new_contract {
-        for dm in &revs.get(r).expect("listed").data_migrations {
+        for dm in revs.data_migrations(r).expect("listed") {
             migrate.push(data_step(r, dm, dialect));
         }
     }
@@ -380,8 +391,8 @@ pub fn needs_data(
     let dependents = revs.dependents(revision);
     if dependents.is_empty() {
         return !targets.iter().all(|t| {
-            revs.get(t)
-                .is_some_and(|s| s.meta.branch == Some(Branch::Expand))
+            revs.meta(t)
+                .is_some_and(|m| m.branch == Some(Branch::Expand))
         });
     }
     dependents.iter().any(|d| final_set.contains(*d))
@@ -396,15 +407,15 @@ pub fn active_migrations(
 ) -> Vec<DataStep> {
     let mut out = Vec::new();
     for r in revs.order(applied) {
-        let snap = revs.get(r).expect("listed");
         let dependents = revs.dependents(r);
         let active = dependents.is_empty() || dependents.iter().any(|d| !applied.contains(*d));
         if !active {
             continue;
         }
         // Once its revision is applied, a step can only still be owed if it can say so.
-        for dm in snap
-            .data_migrations
+        for dm in revs
+            .data_migrations(r)
+            .expect("listed")
             .iter()
             .filter(|d| d.phase == DataPhase::Migrate && d.pending.is_some())
         {
@@ -438,8 +449,8 @@ pub fn all_steps(plan: &UpgradePlan) -> Vec<Step> {
 /// Whether any revision on the path needs the contract phase.
 pub fn needs_contract(revs: &RevisionSet, plan: &UpgradePlan) -> bool {
     plan.revisions.iter().any(|r| {
-        revs.get(r)
-            .is_some_and(|s| s.meta.branch == Some(Branch::Contract))
+        revs.meta(r)
+            .is_some_and(|m| m.branch == Some(Branch::Contract))
     })
 }
 

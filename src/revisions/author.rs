@@ -372,7 +372,7 @@ fn parent_on(set: &RevisionSet, branch: Branch) -> String {
     order
         .iter()
         .rev()
-        .find(|r| set.get(r).is_some_and(|s| s.meta.branch.is_none()))
+        .find(|r| set.meta(r).is_some_and(|m| m.branch.is_none()))
         .or(order.last())
         .map(|r| r.to_string())
         .unwrap_or_default()

@@ -367,7 +367,7 @@ pub fn merge(
             None,
         ));
     }
-    let branch_of = |r: &str| set.get(r).and_then(|s| s.meta.branch);
+    let branch_of = |r: &str| set.meta(r).and_then(|m| m.branch);
     let branch = branch_of(a);
     if branch != branch_of(b) {
         return Err(invalid(

@@ -6,11 +6,13 @@ pub mod author;
 mod author_error;
 pub mod check;
 pub mod compare;
+mod entry;
 mod load;
 pub mod merge;
 mod naming;
 pub mod split;
 
+use entry::Entry;
 use load::unfinished;
 pub use load::{Drafts, read_sources};
 
@@ -28,7 +30,7 @@ use petgraph::visit::EdgeRef;
 use crate::diff;
 use crate::schema::model::{Dialect, Schema};
 use crate::snapshot::SnapshotError;
-use crate::snapshot::{self, Branch, FileKind, Snapshot};
+use crate::snapshot::{self, Branch, DataMigration, RevisionHead, RevisionMeta, Snapshot};
 
 /// Glance's revision history, compiled into the binary so it works from any directory.
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/revisions");
@@ -47,7 +49,8 @@ pub enum EdgeKind {
 /// A loaded, validated set of revisions.
 #[derive(Debug)]
 pub struct RevisionSet {
-    revisions: Vec<Snapshot>,
+    /// In file order; graph nodes index into it.
+    revisions: Vec<Entry>,
     graph: DiGraph<usize, EdgeKind>,
     by_name: HashMap<String, NodeIndex>,
     /// Where the set came from, for messages.
@@ -72,48 +75,36 @@ pub enum RevisionError {
     Io { path: String, reason: String },
 }
 
-/// Parses every revision file, in file order. Parsing the TOML is nearly all of a command's own
-/// CPU time (Glance's 29 snapshots are ~0.5 MB), so the files are split across the machine's
-/// cores: a `db version` or a fresh `db sync` waits on the slowest share, not on the sum.
-fn parse_all(files: &[(String, String)]) -> Vec<Result<Snapshot, SnapshotError>> {
-    let parse =
-        |(path, text): &(String, String)| snapshot::parse_str(path, text, FileKind::Revision);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    if threads < 2 || files.len() < 4 {
-        return files.iter().map(parse).collect();
-    }
-    let share = files.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = files
-            .chunks(share)
-            .map(|chunk| scope.spawn(move || chunk.iter().map(parse).collect::<Vec<_>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| match w.join() {
-                Ok(parsed) => parsed,
-                // A parser panic is a bug; re-raise it on the calling thread as it would have been.
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
+/// A revision file as the loader gets it.
+enum Source {
+    /// A built-in file whose head (`[revision]`, data migrations) was read alone, and its text.
+    Lazy(Box<RevisionHead>, &'static str),
+    /// (path, text), to parse in full.
+    Text(String, String),
 }
 
 impl RevisionSet {
-    /// Glance's own history, embedded in the binary.
+    /// Glance's own history, embedded in the binary. Only the files' heads are read
+    /// now; a snapshot is read when a command first needs it (see [`entry`]). A file the quick
+    /// read cannot vouch for is parsed in full right away, with the usual diagnostics.
     pub fn builtin() -> Result<RevisionSet, RevisionError> {
-        let mut files: Vec<(String, String)> = BUILTIN
+        let mut files: Vec<(String, &'static [u8])> = BUILTIN
             .files()
             .filter(|f| f.path().extension().is_some_and(|e| e == "toml"))
-            .map(|f| {
-                (
-                    format!("revisions/{}", f.path().display()),
-                    String::from_utf8_lossy(f.contents()).into_owned(),
-                )
-            })
+            .map(|f| (format!("revisions/{}", f.path().display()), f.contents()))
             .collect();
         files.sort();
-        Self::from_sources("built-in Glance revisions", files)
+        let sources = files
+            .into_iter()
+            .map(|(path, bytes)| {
+                let text = std::str::from_utf8(bytes).ok();
+                match text.and_then(|t| Some((snapshot::parse_head(&path, t)?, t))) {
+                    Some((head, text)) => Source::Lazy(Box::new(head), text),
+                    None => Source::Text(path, String::from_utf8_lossy(bytes).into_owned()),
+                }
+            })
+            .collect();
+        Self::load("built-in Glance revisions", sources, Drafts::Refuse)
     }
 
     /// Every `*.toml` file of a directory.
@@ -138,38 +129,74 @@ impl RevisionSet {
         files: Vec<(String, String)>,
         drafts: Drafts,
     ) -> Result<RevisionSet, RevisionError> {
-        if files.is_empty() {
+        let sources = files
+            .into_iter()
+            .map(|(path, text)| Source::Text(path, text))
+            .collect();
+        Self::load(origin, sources, drafts)
+    }
+
+    /// Parses the files given as text (every parse error is reported at once), then checks
+    /// the graph.
+    fn load(
+        origin: &str,
+        sources: Vec<Source>,
+        drafts: Drafts,
+    ) -> Result<RevisionSet, RevisionError> {
+        if sources.is_empty() {
             return Err(RevisionError::Empty(origin.to_string()));
         }
-        let mut snaps = Vec::new();
-        let mut errors = Vec::new();
-        for parsed in parse_all(&files) {
-            match parsed {
-                Ok(s) => snaps.push(s),
-                Err(e) => errors.push(e),
+        // The lazy entries in their places; the texts parsed together, on the machine's cores.
+        let mut texts = Vec::new();
+        let mut slots = Vec::new();
+        for source in sources {
+            match source {
+                Source::Lazy(head, text) => slots.push(Some(Entry::lazy(*head, text))),
+                Source::Text(path, text) => {
+                    texts.push((path, text));
+                    slots.push(None);
+                }
             }
         }
-        if drafts == Drafts::Refuse {
-            errors.extend(snaps.iter().flat_map(unfinished));
+        let mut parsed = entry::parse_all(&texts).into_iter();
+        let mut entries = Vec::new();
+        let mut errors = Vec::new();
+        // Unwritten data migrations are listed after every parse error.
+        let mut drafts_left = Vec::new();
+        for slot in slots {
+            match slot {
+                Some(e) => entries.push(e),
+                None => match parsed.next().expect("one result per text") {
+                    Ok(s) => {
+                        if drafts == Drafts::Refuse {
+                            drafts_left.extend(unfinished(&s));
+                        }
+                        entries.push(Entry::parsed(s));
+                    }
+                    Err(e) => errors.push(e),
+                },
+            }
         }
+        errors.extend(drafts_left);
         if !errors.is_empty() {
             return Err(RevisionError::Files(errors));
         }
-        Self::build(origin, snaps).map_err(RevisionError::Graph)
+        Self::build(origin, entries).map_err(RevisionError::Graph)
     }
 
-    fn build(origin: &str, revisions: Vec<Snapshot>) -> Result<RevisionSet, SnapshotError> {
+    fn build(origin: &str, revisions: Vec<Entry>) -> Result<RevisionSet, SnapshotError> {
         let mut graph: DiGraph<usize, EdgeKind> = DiGraph::new();
         let mut by_name: HashMap<String, NodeIndex> = HashMap::new();
-        for (i, s) in revisions.iter().enumerate() {
-            let stem = Path::new(&s.source.path)
+        for (i, e) in revisions.iter().enumerate() {
+            let s = &e.head;
+            let stem = Path::new(&s.path)
                 .file_stem()
                 .and_then(|x| x.to_str())
                 .unwrap_or_default();
             if stem != s.meta.name {
                 return Err(graph_err(
-                    s,
-                    s.source.name_span.clone(),
+                    e,
+                    s.name_span.clone(),
                     format!("file `{stem}.toml` declares revision `{}`", s.meta.name),
                     Some(format!(
                         "rename the file to `{}.toml` or fix the name",
@@ -178,32 +205,33 @@ impl RevisionSet {
                 ));
             }
             if let Some(&other) = by_name.get(&s.meta.name) {
-                let first: &str = &revisions[graph[other]].source.path;
+                let first: &str = &revisions[graph[other]].head.path;
                 return Err(graph_err(
-                    s,
-                    s.source.name_span.clone(),
+                    e,
+                    s.name_span.clone(),
                     format!(
                         "revision `{}` is declared twice: by {first} and by {}",
-                        s.meta.name, s.source.path
+                        s.meta.name, s.path
                     ),
                     Some("every revision name must be unique".into()),
                 ));
             }
             by_name.insert(s.meta.name.clone(), graph.add_node(i));
         }
-        for (i, s) in revisions.iter().enumerate() {
+        for (i, e) in revisions.iter().enumerate() {
+            let s = &e.head;
             let me = by_name[&s.meta.name];
             let refs = s
                 .meta
                 .parents
                 .iter()
-                .zip(&s.source.parent_spans)
+                .zip(&s.parent_spans)
                 .map(|(p, sp)| (p, sp, EdgeKind::Parent))
                 .chain(
                     s.meta
                         .depends_on
                         .iter()
-                        .zip(&s.source.depends_spans)
+                        .zip(&s.depends_spans)
                         .map(|(p, sp)| (p, sp, EdgeKind::DependsOn)),
                 );
             for (p, span, kind) in refs {
@@ -229,13 +257,13 @@ impl RevisionSet {
             if scc.len() > 1 {
                 let mut names: Vec<&str> = scc
                     .iter()
-                    .map(|n| revisions[graph[*n]].meta.name.as_str())
+                    .map(|n| revisions[graph[*n]].head.meta.name.as_str())
                     .collect();
                 names.sort();
                 let s = &revisions[graph[scc[0]]];
                 return Err(graph_err(
                     s,
-                    s.source.name_span.clone(),
+                    s.head.name_span.clone(),
                     format!("revision cycle: {} -> {}", names.join(" -> "), names[0]),
                     Some(
                         "a revision cannot be its own ancestor; fix `parents`/`depends_on`".into(),
@@ -255,7 +283,7 @@ impl RevisionSet {
         if roots.len() != 1 {
             let mut names: Vec<&str> = roots
                 .iter()
-                .map(|n| revisions[graph[*n]].meta.name.as_str())
+                .map(|n| revisions[graph[*n]].head.meta.name.as_str())
                 .collect();
             names.sort();
             let s = &revisions[graph[*roots.last().unwrap_or(&NodeIndex::new(0))]];
@@ -273,7 +301,7 @@ impl RevisionSet {
             };
             return Err(graph_err(
                 s,
-                s.source.name_span.clone(),
+                s.head.name_span.clone(),
                 msg,
                 Some("give each revision but the first a parent".into()),
             ));
@@ -295,10 +323,30 @@ impl RevisionSet {
         self.revisions.is_empty()
     }
 
+    /// The whole snapshot of a revision (read now if it was not yet: prefer
+    /// [`meta`](Self::meta) when the metadata is enough).
     pub fn get(&self, name: &str) -> Option<&Snapshot> {
+        self.entry(name).map(Entry::snapshot)
+    }
+
+    /// A revision's `[revision]` metadata (name, parents, dependencies, branch).
+    pub fn meta(&self, name: &str) -> Option<&RevisionMeta> {
+        self.entry(name).map(|e| &e.head.meta)
+    }
+
+    /// A revision's data migrations (without reading its schema).
+    pub fn data_migrations(&self, name: &str) -> Option<&[DataMigration]> {
+        self.entry(name).map(|e| e.head.data_migrations.as_slice())
+    }
+
+    fn entry(&self, name: &str) -> Option<&Entry> {
         self.by_name
             .get(name)
             .map(|n| &self.revisions[self.graph[*n]])
+    }
+
+    fn meta_at(&self, n: NodeIndex) -> &RevisionMeta {
+        &self.revisions[self.graph[n]].head.meta
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -306,15 +354,16 @@ impl RevisionSet {
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.revisions.iter().map(|s| s.meta.name.as_str())
+        self.revisions.iter().map(|e| e.head.meta.name.as_str())
     }
 
     /// The root revision (no parents).
     pub fn root(&self) -> &str {
         self.revisions
             .iter()
-            .find(|s| s.meta.parents.is_empty() && s.meta.depends_on.is_empty())
-            .map(|s| s.meta.name.as_str())
+            .map(|e| &e.head.meta)
+            .find(|m| m.parents.is_empty() && m.depends_on.is_empty())
+            .map(|m| m.name.as_str())
             .unwrap_or_default()
     }
 
@@ -340,14 +389,14 @@ impl RevisionSet {
     pub fn branch_head(&self, branch: Branch) -> Option<&str> {
         self.heads()
             .into_iter()
-            .find(|h| self.get(h).is_some_and(|s| s.meta.branch == Some(branch)))
+            .find(|h| self.meta(h).is_some_and(|m| m.branch == Some(branch)))
     }
 
     /// Every head of a branch (several when two lines of work forked and were not merged).
     pub fn branch_heads(&self, branch: Branch) -> Vec<&str> {
         self.heads()
             .into_iter()
-            .filter(|h| self.get(h).is_some_and(|s| s.meta.branch == Some(branch)))
+            .filter(|h| self.meta(h).is_some_and(|m| m.branch == Some(branch)))
             .collect()
     }
 
@@ -379,7 +428,7 @@ impl RevisionSet {
         let of = |b: Option<Branch>| -> Vec<String> {
             heads
                 .iter()
-                .filter(|h| self.get(h).is_some_and(|s| s.meta.branch == b))
+                .filter(|h| self.meta(h).is_some_and(|m| m.branch == b))
                 .map(|h| h.to_string())
                 .collect()
         };
@@ -404,9 +453,17 @@ impl RevisionSet {
         out
     }
 
-    /// Every revision, in file order.
+    /// Every revision's snapshot, in file order (the ones not read yet are read now, on the
+    /// machine's cores).
     pub fn snapshots(&self) -> impl Iterator<Item = &Snapshot> {
-        self.revisions.iter()
+        self.read_all();
+        self.revisions.iter().map(Entry::snapshot)
+    }
+
+    /// Reads every snapshot not read yet, on the machine's cores: for a command that is about
+    /// to need them all, one by one.
+    pub fn read_all(&self) {
+        entry::read_all(&self.revisions);
     }
 
     /// All revisions that must be applied before `name` (both edge kinds), not including it.
@@ -419,7 +476,7 @@ impl RevisionSet {
         while let Some(n) = stack.pop() {
             for e in self.graph.edges_directed(n, Direction::Incoming) {
                 let p = e.source();
-                if out.insert(self.revisions[self.graph[p]].meta.name.clone()) {
+                if out.insert(self.meta_at(p).name.clone()) {
                     stack.push(p);
                 }
             }
@@ -467,15 +524,14 @@ impl RevisionSet {
     /// Orders a subset of revisions with the rules of [`RevisionSet::walk_order`].
     pub fn order(&self, subset: &BTreeSet<String>) -> Vec<&str> {
         let rank = |n: NodeIndex| {
-            let s = &self.revisions[self.graph[n]];
-            let b = match s.meta.branch {
+            let b = match self.meta_at(n).branch {
                 None => 0,
                 Some(Branch::Expand) => 1,
                 Some(Branch::Contract) => 2,
             };
             (b, self.graph[n])
         };
-        let in_subset = |n: NodeIndex| subset.contains(&self.revisions[self.graph[n]].meta.name);
+        let in_subset = |n: NodeIndex| subset.contains(&self.meta_at(n).name);
         let mut indeg: HashMap<NodeIndex, usize> = HashMap::new();
         for n in self.graph.node_indices().filter(|n| in_subset(*n)) {
             let d = self
@@ -492,7 +548,7 @@ impl RevisionSet {
             .collect();
         let mut out = Vec::new();
         while let Some(Reverse((_, n))) = ready.pop() {
-            out.push(self.revisions[self.graph[n]].meta.name.as_str());
+            out.push(self.meta_at(n).name.as_str());
             for e in self.graph.edges_directed(n, Direction::Outgoing) {
                 if let Some(d) = indeg.get_mut(&e.target()) {
                     *d -= 1;
@@ -583,7 +639,7 @@ impl RevisionSet {
         self.graph
             .edges_directed(n, Direction::Outgoing)
             .filter(|e| *e.weight() == EdgeKind::DependsOn)
-            .map(|e| self.revisions[self.graph[e.target()]].meta.name.as_str())
+            .map(|e| self.meta_at(e.target()).name.as_str())
             .collect()
     }
 
@@ -595,7 +651,7 @@ impl RevisionSet {
         self.graph
             .edges_directed(n, Direction::Outgoing)
             .filter(|e| *e.weight() == EdgeKind::Parent)
-            .map(|e| self.revisions[self.graph[e.target()]].meta.name.as_str())
+            .map(|e| self.meta_at(e.target()).name.as_str())
             .collect()
     }
 
@@ -606,12 +662,12 @@ impl RevisionSet {
 }
 
 fn graph_err(
-    s: &Snapshot,
+    e: &Entry,
     span: std::ops::Range<usize>,
     msg: String,
     help: Option<String>,
 ) -> SnapshotError {
-    SnapshotError::at(&s.source.path, &s.source.text, span, msg, help)
+    SnapshotError::at(&e.head.path, e.text(), span, msg, help)
 }
 
 /// "did you mean" text listing the known names nearest to `name` by edit distance.

@@ -6,6 +6,7 @@
 
 mod digest;
 pub mod error;
+mod header;
 mod parse;
 mod raw;
 mod table;
@@ -20,6 +21,7 @@ use crate::schema::model::{Dialect, Schema};
 
 pub use digest::{canonical_order, digest};
 pub use error::{SnapshotError, line_of};
+pub use header::parse_head;
 pub use parse::{ParsedFile, parse_file, parse_files, parse_str};
 pub use working::{WorkingSchema, locate_in};
 pub use write::{
@@ -124,6 +126,36 @@ pub struct SourceFile {
     pub built_on_span: Option<Range<usize>>,
     /// Where each object is written.
     pub locations: Locations,
+}
+
+impl Snapshot {
+    /// What the revision graph needs of this snapshot.
+    pub fn head(&self) -> RevisionHead {
+        let s = &self.source;
+        RevisionHead {
+            meta: self.meta.clone(),
+            path: s.path.clone(),
+            name_span: s.name_span.clone(),
+            parent_spans: s.parent_spans.clone(),
+            depends_spans: s.depends_spans.clone(),
+            built_on_span: s.built_on_span.clone(),
+            data_migrations: self.data_migrations.clone(),
+        }
+    }
+}
+
+/// A revision file without its schema: the `[revision]` metadata with the spans of
+/// [`SourceFile`] that graph errors point at, and the data migrations. All the revision graph
+/// and the planning of data steps need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionHead {
+    pub meta: RevisionMeta,
+    pub path: String,
+    pub name_span: Range<usize>,
+    pub parent_spans: Vec<Range<usize>>,
+    pub depends_spans: Vec<Range<usize>>,
+    pub built_on_span: Option<Range<usize>>,
+    pub data_migrations: Vec<DataMigration>,
 }
 
 /// What a file must contain: a revision snapshot needs `[revision]`; the working schema in

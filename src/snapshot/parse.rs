@@ -214,7 +214,7 @@ fn twice(cx: &Ctx, span: Range<usize>, what: &str, name: &str, first: &Ctx) -> S
     )
 }
 
-type MetaSpans = (
+pub(super) type MetaSpans = (
     RevisionMeta,
     Range<usize>,
     Vec<Range<usize>>,
@@ -223,7 +223,7 @@ type MetaSpans = (
 );
 
 /// `[revision]`: name, parents, dependencies, branch; with the spans DAG errors point at.
-fn parse_meta(
+pub(super) fn parse_meta(
     cx: &Ctx,
     revision: Option<Spanned<RawRevision>>,
     kind: FileKind,
@@ -436,7 +436,7 @@ fn check_references(
 }
 
 /// `[[data_migrations]]`: a phase and SQL (portable, or one list per dialect).
-fn parse_data_migrations(
+pub(super) fn parse_data_migrations(
     cx: &Ctx,
     raw: Vec<Spanned<RawData>>,
     locs: &mut Locations,

@@ -151,3 +151,13 @@ pub(super) struct RawTrigger {
     pub(super) mysql: Option<Spanned<String>>,
     pub(super) dialects: Option<Spanned<Vec<String>>>,
 }
+
+/// A revision file's head, its `[revision]` and `[[data_migrations]]` sections, read on its
+/// own ([`super::header`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHead {
+    pub(super) revision: Option<Spanned<RawRevision>>,
+    #[serde(default)]
+    pub(super) data_migrations: Vec<Spanned<RawData>>,
+}
