@@ -57,8 +57,7 @@ async fn drains_to(db: &TestDb, table: &str, left: i64, within: Duration) -> boo
 }
 
 /// A transaction on its own connection that makes the purge's deletes from `image_tags` wait:
-/// PostgreSQL a SHARE table lock (the purge's `SKIP LOCKED` passes row locks), MariaDB row
-/// locks on the soft-deleted tags.
+/// PostgreSQL a SHARE table lock, MariaDB row locks on the soft-deleted tags.
 async fn block_tags(db: &TestDb) -> Conn {
     let mut c = db.conn().await;
     let sql = match db.dialect {

@@ -16,7 +16,7 @@
 //!    each starting after the previous batch's last key (no OFFSET, no rescans), sized by time
 //!    ([`super::sizer`]: `--batch-seconds`, capped by `--batch-size` and Galera's write-set
 //!    limits). One statement per batch where the backend allows it (PostgreSQL: a CTE deleting
-//!    by `ctid` with `SKIP LOCKED`; MariaDB: `DELETE … ORDER BY pk LIMIT n RETURNING pk`);
+//!    by `ctid`, no row locks of its own; MariaDB: `DELETE … ORDER BY pk LIMIT n RETURNING pk`);
 //!    SQLite reads the batch end and deletes the range inside one `BEGIN IMMEDIATE`. Memory
 //!    stays bounded by the batch cap.
 //! 3. A table with a self-referencing FK is walked again until a pass deletes nothing (each pass
@@ -303,6 +303,14 @@ pub async fn run(
             max_ws_size,
         });
     }
+    if let Err(error) = walk::prepare_session(conn).await {
+        report.error = Some(error.message.clone());
+        return Err(PurgeError::Db {
+            table: None,
+            error,
+            report: Box::new(report),
+        });
+    }
     let jobs = lanes::effective_jobs(opts, dialect);
     report.jobs = jobs;
     let env = Env {
@@ -335,8 +343,16 @@ pub async fn run(
         {
             let want = if alone[next] { jobs } else { 1 };
             while idle.len() < want && opened < jobs {
-                match Conn::connect_with(source.url, OpenMode::Existing, source.options).await {
-                    Ok(c) => idle.push(Lane::Opened(c)),
+                let mut lane = Conn::connect_with(source.url, OpenMode::Existing, source.options)
+                    .await
+                    .map(Lane::Opened);
+                if let Ok(l) = &mut lane
+                    && let Err(e) = walk::prepare_session(l.conn()).await
+                {
+                    lane = Err(e);
+                }
+                match lane {
+                    Ok(l) => idle.push(l),
                     Err(e) => {
                         // Fewer lanes, same result: go on with the connections there are.
                         report.warnings.push(format!(

@@ -26,7 +26,7 @@ const MAX_WAIT: Duration = Duration::from_secs(5);
 /// How a backend runs one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
-    /// PostgreSQL: `WITH d AS (DELETE … ctid = ANY(ARRAY(… SKIP LOCKED)) RETURNING pk)`.
+    /// PostgreSQL: `WITH c AS (SELECT ctid, pk … LIMIT n), d AS (DELETE … ctid = ANY(ARRAY(…)))`.
     Postgres,
     /// MariaDB: `DELETE … ORDER BY pk LIMIT n RETURNING pk`.
     MariaDb,
@@ -59,11 +59,18 @@ fn error_code(e: &sqlx::Error) -> Option<String> {
     d.code().map(|c| c.to_string())
 }
 
-/// Deadlock, serialization failure, lock-wait timeout ([`retry::is_transient`]) or SQLite busy
-/// / locked: the batch was rolled back and is worth running again.
+/// Deadlock, serialization failure, lock-wait timeout ([`retry::is_transient`]), PostgreSQL's
+/// `lock_timeout` (55P03: a row the batch must delete is held by another transaction; see
+/// [`PG_LOCK_TIMEOUT`]) or SQLite busy / locked: the batch was rolled back and is worth running
+/// again.
 fn retryable(code: &str) -> bool {
-    retry::is_transient(code) || matches!(code, "5" | "6" | "517")
+    retry::is_transient(code) || matches!(code, "55P03" | "5" | "6" | "517")
 }
+
+/// How long a PostgreSQL purge batch waits for a row another transaction holds before it gives
+/// up and is retried: InnoDB's default `innodb_lock_wait_timeout`, so both servers bound a
+/// stuck batch alike (the server default, 0, would wait forever).
+pub const PG_LOCK_TIMEOUT: &str = "SET lock_timeout = '50s'";
 
 /// Galera refused the write set as too large ([`retry::is_write_set_limit`]).
 fn write_set_too_large(e: &sqlx::Error, code: &str) -> bool {
@@ -71,6 +78,17 @@ fn write_set_too_large(e: &sqlx::Error, code: &str) -> bool {
         sqlx::Error::Database(d) => retry::is_write_set_limit(code, d.message()),
         _ => false,
     }
+}
+
+/// Sets up a connection for purge batches: on PostgreSQL a bounded wait for held rows
+/// ([`PG_LOCK_TIMEOUT`]).
+pub async fn prepare_session(conn: &mut Conn) -> Result<(), DbError> {
+    if conn.dialect() == Dialect::Postgres {
+        conn.execute(PG_LOCK_TIMEOUT)
+            .await
+            .map_err(|e| DbError::statement("setting the purge's lock_timeout", e))?;
+    }
+    Ok(())
 }
 
 /// Backoff before retry `attempt` (1-based): the executor's exponential, capped, jittered
@@ -216,14 +234,11 @@ impl Walker<'_, '_> {
                         covered: 0,
                         last: None,
                     },
-                    Some(r) => {
-                        let deleted = r[0].as_i64().unwrap_or(0).max(0) as u64;
-                        Batch {
-                            deleted,
-                            covered: deleted,
-                            last: Some(self.key(&r[1..], &step.pk_numeric)),
-                        }
-                    }
+                    Some(r) => Batch {
+                        deleted: r[0].as_i64().unwrap_or(0).max(0) as u64,
+                        covered: r[1].as_i64().unwrap_or(0).max(0) as u64,
+                        last: Some(self.key(&r[2..], &step.pk_numeric)),
+                    },
                 })
             }
             Form::MariaDb => {
@@ -341,9 +356,9 @@ impl Walker<'_, '_> {
                     });
                 }
                 after = Some(last);
-                // A one-statement batch that came back short had no more rows to take (or the
-                // rest is locked by another purge, which takes them): the pass is done.
-                if matches!(self.form, Form::Postgres | Form::MariaDb) && b.deleted < asked {
+                // A one-statement batch that found fewer candidates than it asked for had no
+                // more rows to take: the pass is done.
+                if matches!(self.form, Form::Postgres | Form::MariaDb) && b.covered < asked {
                     break;
                 }
             }
@@ -456,7 +471,7 @@ mod tests {
 
     #[test]
     fn which_errors_are_retried() {
-        for c in ["1213", "1205", "40001", "40P01", "5", "517"] {
+        for c in ["1213", "1205", "40001", "40P01", "55P03", "5", "517"] {
             assert!(retryable(c), "{c}");
         }
         for c in ["1180", "1105", "23000", "", "1062"] {

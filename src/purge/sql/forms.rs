@@ -6,12 +6,17 @@ use crate::purge::graph::{DELETED_AT, Step};
 use crate::schema::model::Dialect;
 
 impl Sql<'_> {
-    /// PostgreSQL: one statement per batch, one row back (`count`, then the batch's last key).
-    /// The batch is addressed by `ctid`, a TID scan whatever its size (the `pk IN (SELECT …)`
-    /// form flips to a hash semi-join over a sequential scan from ~10,000 rows); `FOR UPDATE`
-    /// pins the rows so their ctid cannot move before the DELETE, and `SKIP LOCKED` lets two
-    /// purges (or a purge and an API transaction) pass each other instead of queueing. The
-    /// guard is inside the LIMIT: the batch counts deletable rows only.
+    /// PostgreSQL: one statement per batch, one row back: rows deleted, candidates, then the
+    /// last candidate's key (the walk's next start). The candidates are the next `n` deletable
+    /// rows in key order (the guard is inside the LIMIT); the DELETE addresses them by `ctid`, a
+    /// TID scan whatever the batch size (the `pk IN (SELECT …)` form flips to a hash semi-join
+    /// over a sequential scan from ~10,000 rows). No row lock in the candidate scan: a
+    /// `FOR UPDATE` writes a lock record to the WAL for every row before the DELETE writes
+    /// its own, which cost ~13 % of a `db purge` (benches/PURGE-DESIGN.md §7). A
+    /// candidate changed or deleted meanwhile by another transaction no longer matches its
+    /// `ctid` when the DELETE rechecks it, so it is left alone (a later batch or run takes it
+    /// if it is still eligible); one held by another transaction is waited for, up to the
+    /// session's `lock_timeout`.
     pub fn pg_batch(&self, step: &Step, window: Option<&Key>, span: Span<'_>, n: u64) -> String {
         let a = "t";
         let pk = self.cols(a, &step.pk);
@@ -20,16 +25,20 @@ impl Sql<'_> {
             cond = format!("{cond} AND {g}");
         }
         let table = self.q(&step.table);
-        let bare: Vec<String> = step.pk.iter().map(|c| self.q(c)).collect();
-        let desc: Vec<String> = bare.iter().map(|c| format!("d.{c} DESC")).collect();
-        let last: Vec<String> = bare.iter().map(|c| format!("d.{c}")).collect();
+        let aliased: Vec<String> = pk
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{k} AS c{i}"))
+            .collect();
+        let keys: Vec<String> = (0..pk.len()).map(|i| format!("c.c{i}")).collect();
+        let desc: Vec<String> = keys.iter().map(|k| format!("{k} DESC")).collect();
         format!(
-            "WITH d AS (DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT {a}.ctid FROM {table} {a} \
-             WHERE {cond} ORDER BY {} LIMIT {n} FOR UPDATE OF {a} SKIP LOCKED)) RETURNING {}) \
-             SELECT (SELECT count(*) FROM d), {} FROM d ORDER BY {} LIMIT 1",
+            "WITH c AS (SELECT {a}.ctid AS tid, {} FROM {table} {a} WHERE {cond} ORDER BY {} LIMIT {n}), \
+             d AS (DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT tid FROM c)) RETURNING 1) \
+             SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM c), {} FROM c ORDER BY {} LIMIT 1",
+            aliased.join(", "),
             pk.join(", "),
-            bare.join(", "),
-            last.join(", "),
+            keys.join(", "),
             desc.join(", ")
         )
     }
