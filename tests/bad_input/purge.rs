@@ -154,6 +154,18 @@ pub(super) fn cases(v: &mut Vec<Case>) {
         "invalid value 'abc'",
     ));
     v.push(p(
+        "--jobs 0",
+        &["--jobs", "0"],
+        2,
+        "invalid value '0' for '--jobs <N>': 0 is not in 1..=64",
+    ));
+    v.push(p(
+        "--jobs 65",
+        &["--jobs", "65"],
+        2,
+        "invalid value '65' for '--jobs <N>'",
+    ));
+    v.push(p(
         "abc with --dry-run",
         &["abc", "--dry-run"],
         1,
