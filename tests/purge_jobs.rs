@@ -332,3 +332,43 @@ for_each_backend!(
         );
     }
 );
+
+for_each_backend!(a_cron_sized_cap_is_not_split, |db: TestDb| async move {
+    seed_bulk(&db, IMAGES, 0, 0).await;
+    let capped = finish(spawn(
+        &db,
+        &[
+            "db",
+            "purge_images_table",
+            "--age_in_days",
+            "1",
+            "--max_rows",
+            "10",
+            "--jobs",
+            "2",
+        ],
+    ));
+    // At most one batch's worth: one connection, no split scan.
+    assert_eq!(capped["steps"][0]["parts"], 1, "{capped}");
+    assert_eq!(capped["steps"][0]["deleted"], 10, "{capped}");
+    // A cap above --batch-size walks several batches: split, and still exactly the cap.
+    let parts = if db.dialect == Dialect::Sqlite { 1 } else { 2 };
+    let walked = finish(spawn(
+        &db,
+        &[
+            "db",
+            "purge_images_table",
+            "--age_in_days",
+            "1",
+            "--max_rows",
+            "12",
+            "--batch-size",
+            "5",
+            "--jobs",
+            "2",
+        ],
+    ));
+    assert_eq!(walked["steps"][0]["parts"], parts, "{walked}");
+    assert_eq!(walked["steps"][0]["deleted"], 12, "{walked}");
+    assert_eq!(eligible(&db, "images").await, GONE - 22);
+});

@@ -341,7 +341,20 @@ pub async fn run(
             && next < steps.len()
             && waits[next].iter().all(|&i| done[i].is_some())
         {
-            let want = if alone[next] { jobs } else { 1 };
+            let cap = *remaining
+                .entry(steps[next].table.clone())
+                .or_insert(if opts.max_rows < 0 {
+                    None
+                } else {
+                    Some(opts.max_rows as u64)
+                });
+            // Split only a walk of several batches: a cron-sized cap (at most one batch) would
+            // pay a second connection and the split's scan for nothing.
+            let want = if alone[next] && cap.is_none_or(|m| m > opts.batch_size) {
+                jobs
+            } else {
+                1
+            };
             while idle.len() < want && opened < jobs {
                 let mut lane = Conn::connect_with(source.url, OpenMode::Existing, source.options)
                     .await
@@ -378,13 +391,6 @@ pub async fn run(
                     table: step.table.clone(),
                 });
             }
-            let cap = *remaining
-                .entry(step.table.clone())
-                .or_insert(if opts.max_rows < 0 {
-                    None
-                } else {
-                    Some(opts.max_rows as u64)
-                });
             running.push(execute_step(&env, next, lanes, cap, &shared));
             next += 1;
         }
