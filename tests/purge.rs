@@ -265,19 +265,7 @@ for_each_backend!(computed_order_other_schema, |db: TestDb| async move {
 
 for_each_backend!(database_failure_is_reported, |db: TestDb| async move {
     let db = synced(db).await;
-    let trigger = match db.dialect {
-        glance_manage::schema::model::Dialect::Sqlite => {
-            "CREATE TRIGGER no_del BEFORE DELETE ON image_tags BEGIN SELECT RAISE(ABORT, 'tags are frozen'); END"
-        }
-        glance_manage::schema::model::Dialect::Postgres => {
-            "CREATE FUNCTION frozen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'tags are frozen'; END $$;
-             CREATE TRIGGER no_del BEFORE DELETE ON image_tags FOR EACH ROW EXECUTE FUNCTION frozen()"
-        }
-        glance_manage::schema::model::Dialect::Mysql => {
-            "CREATE TRIGGER no_del BEFORE DELETE ON image_tags FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'tags are frozen'"
-        }
-    };
-    db.exec(trigger).await;
+    common::purge::freeze_tags(&db).await;
     // One table at a time, as Glance: the tables after the failing one are left as they are
     // (with --jobs, those already running finish: tests/purge_jobs.rs).
     let r = run(&db.url, &["db", "purge", "--jobs", "1"]);

@@ -19,6 +19,13 @@ const TAGS: usize = 10;
 /// Soft-deleted images (the odd ones) and their children.
 const GONE: i64 = (IMAGES / 2) as i64;
 
+/// `db CMD --age_in_days 1 --max_rows -1` and `extra`: every soft-deleted row of the seed.
+fn all(cmd: &'static str, extra: &[&'static str]) -> Vec<&'static str> {
+    let mut a = vec!["db", cmd, "--age_in_days", "1", "--max_rows", "-1"];
+    a.extend_from_slice(extra);
+    a
+}
+
 fn spawn(db: &TestDb, args: &[&str]) -> std::process::Child {
     let mut a = args.to_vec();
     a.extend(["--format", "json"]);
@@ -75,18 +82,7 @@ async fn release(mut c: Conn) {
 
 for_each_backend!(tables_run_side_by_side, |db: TestDb| async move {
     seed_bulk(&db, IMAGES, PROPS, TAGS).await;
-    let args = [
-        "db",
-        "purge",
-        "--age_in_days",
-        "1",
-        "--max_rows",
-        "-1",
-        "--batch-size",
-        "20",
-        "--jobs",
-        "4",
-    ];
+    let args = all("purge", &["--batch-size", "20", "--jobs", "4"]);
     if db.dialect == Dialect::Sqlite {
         let report = finish(spawn(&db, &args));
         assert_eq!(report["jobs"], 1, "SQLite has one writer: {report}");
@@ -114,19 +110,7 @@ for_each_backend!(tables_run_side_by_side, |db: TestDb| async move {
     // One connection: the same block holds the whole purge where it is.
     seed_more(&db).await;
     let blocker = block_tags(&db).await;
-    let child = spawn(
-        &db,
-        &[
-            "db",
-            "purge",
-            "--age_in_days",
-            "1",
-            "--max_rows",
-            "-1",
-            "--jobs",
-            "1",
-        ],
-    );
+    let child = spawn(&db, &all("purge", &["--jobs", "1"]));
     let moved = drains_to(&db, "image_properties", 0, Duration::from_secs(2)).await;
     release(blocker).await;
     let report = finish(child);
@@ -176,19 +160,10 @@ for_each_backend!(
         common::purge::ago(0, 0)
     ))
     .await;
-        let args = [
-            "db",
+        let args = all(
             "purge_images_table",
-            "--age_in_days",
-            "1",
-            "--max_rows",
-            "-1",
-            "--skip-referenced",
-            "--batch-size",
-            "5",
-            "--jobs",
-            "2",
-        ];
+            &["--skip-referenced", "--batch-size", "5", "--jobs", "2"],
+        );
         if db.dialect == Dialect::Sqlite {
             db.exec("DELETE FROM image_tags").await;
             let report = finish(spawn(&db, &args));
@@ -246,17 +221,7 @@ for_each_backend!(
     .await;
         let report = finish(spawn(
             &db,
-            &[
-                "db",
-                "purge_images_table",
-                "--age_in_days",
-                "1",
-                "--max_rows",
-                "-1",
-                "--skip-referenced",
-                "--jobs",
-                "3",
-            ],
+            &all("purge_images_table", &["--skip-referenced", "--jobs", "3"]),
         ));
         let step = &report["steps"][0];
         let parts = if db.dialect == Dialect::Sqlite { 1 } else { 3 };
@@ -279,34 +244,11 @@ for_each_backend!(
     a_failing_lane_stops_the_purge_and_the_report_is_exact,
     |db: TestDb| async move {
         seed_bulk(&db, IMAGES, PROPS, TAGS).await;
-        let trigger = match db.dialect {
-        Dialect::Sqlite => {
-            "CREATE TRIGGER no_del BEFORE DELETE ON image_tags BEGIN SELECT RAISE(ABORT, 'tags are frozen'); END"
-        }
-        Dialect::Postgres => {
-            "CREATE FUNCTION frozen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'tags are frozen'; END $$;
-             CREATE TRIGGER no_del BEFORE DELETE ON image_tags FOR EACH ROW EXECUTE FUNCTION frozen()"
-        }
-        Dialect::Mysql => {
-            "CREATE TRIGGER no_del BEFORE DELETE ON image_tags FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'tags are frozen'"
-        }
-    };
-        db.exec(trigger).await;
+        common::purge::freeze_tags(&db).await;
         let props_before = eligible(&db, "image_properties").await;
         let out = Gm::new()
             .url(&db.url)
-            .args([
-                "db",
-                "purge",
-                "--age_in_days",
-                "1",
-                "--max_rows",
-                "-1",
-                "--jobs",
-                "3",
-                "--format",
-                "json",
-            ])
+            .args(all("purge", &["--jobs", "3", "--format", "json"]))
             .run();
         assert_eq!(out.code, 1, "{}", out.stderr);
         assert!(out.stderr.contains("tags are frozen"), "{}", out.stderr);

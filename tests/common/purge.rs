@@ -326,3 +326,21 @@ pub async fn seed_bulk(db: &TestDb, images: usize, props: usize, tags: usize) {
 pub fn bulk_image(i: usize) -> String {
     format!("00000000-0000-0000-0000-{i:012}")
 }
+
+/// A trigger that makes every DELETE from `image_tags` fail with "tags are frozen".
+pub async fn freeze_tags(db: &TestDb) {
+    use glance_manage::schema::model::Dialect;
+    let trigger = match db.dialect {
+        Dialect::Sqlite => {
+            "CREATE TRIGGER no_del BEFORE DELETE ON image_tags BEGIN SELECT RAISE(ABORT, 'tags are frozen'); END"
+        }
+        Dialect::Postgres => {
+            "CREATE FUNCTION frozen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'tags are frozen'; END $$;
+             CREATE TRIGGER no_del BEFORE DELETE ON image_tags FOR EACH ROW EXECUTE FUNCTION frozen()"
+        }
+        Dialect::Mysql => {
+            "CREATE TRIGGER no_del BEFORE DELETE ON image_tags FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'tags are frozen'"
+        }
+    };
+    db.exec(trigger).await;
+}
