@@ -215,7 +215,7 @@ async fn rehearse(
 }
 
 /// Environment variable the test-only `glance-manage-fault` binary turns into
-/// [`inject_verify_sabotage`]; the shipped binary never reads it.
+/// `inject_verify_sabotage` (feature `fault-injection`); the shipped binary never reads it.
 pub const SABOTAGE_VERIFY_ENV: &str = "GLANCE_MANAGE_TEST_SABOTAGE_VERIFY";
 
 #[cfg(feature = "fault-injection")]

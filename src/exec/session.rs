@@ -7,7 +7,7 @@
 //! - MySQL/MariaDB: DDL commits implicitly, so a run killed half-way is repaired by the next
 //!   run, which re-introspects and finishes the plan. Each statement is its own transaction,
 //!   so one that fails with a deadlock or a Galera certification conflict is run again
-//!   ([`super::retry`]); the retries are kept in [`Session::retries`] for the caller to report.
+//!   ([`super::retry`]); the retries are kept in the session (`Session::retries`) for the caller to report.
 //! - Galera: the lock is a lease row ([`super::lease`]) and schema changes run under TOI
 //!   (the session's `wsrep_OSU_method` is set to TOI, or the run is refused).
 

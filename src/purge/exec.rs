@@ -5,7 +5,7 @@
 //!
 //! Glance picks, per table, the oldest `max_rows` eligible rows by `deleted_at`. Glance's tables
 //! have no index on `deleted_at`, so a cursor on `(deleted_at, pk)` would cost a full scan and a
-//! sort per batch. Instead ([`super::step`], [`super::walk`]; measurements in
+//! sort per batch. Instead (`purge/step.rs`, `purge/walk.rs`; measurements in
 //! `benches/PURGE-DESIGN.md`):
 //! 1. A small cap (the cron case, `max_rows` ≤ `--batch-size`): one query reads the window's
 //!    keys (`ORDER BY deleted_at, pk LIMIT m`: one scan), the DELETE takes those keys. A larger

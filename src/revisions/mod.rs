@@ -85,7 +85,7 @@ enum Source {
 
 impl RevisionSet {
     /// Glance's own history, embedded in the binary. Only the files' heads are read
-    /// now; a snapshot is read when a command first needs it (see [`entry`]). A file the quick
+    /// now; a snapshot is read when a command first needs it (see `revisions/entry.rs`). A file the quick
     /// read cannot vouch for is parsed in full right away, with the usual diagnostics.
     pub fn builtin() -> Result<RevisionSet, RevisionError> {
         let mut files: Vec<(String, &'static [u8])> = BUILTIN
