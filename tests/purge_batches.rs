@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::purge::{finish_json, json, spawn_json};
 use common::{Gm, TestDb};
 use glance_manage::purge::{format_utc_micros, now_micros};
 use glance_manage::schema::model::Dialect;
@@ -23,18 +24,6 @@ static SERVER_GLOBALS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(
 
 fn ago(secs: i64) -> String {
     format!("'{}'", format_utc_micros(now_micros() - secs * 1_000_000))
-}
-
-fn json(db: &TestDb, args: &[&str]) -> serde_json::Value {
-    let mut a = args.to_vec();
-    a.extend(["--format", "json"]);
-    let r = Gm::new().url(&db.url).args(&a).run();
-    assert_eq!(
-        r.code, 0,
-        "{a:?} on {}:\n{}\n{}",
-        db.dialect, r.stdout, r.stderr
-    );
-    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
 }
 
 /// `db sync`, then [`IMAGES`] images with [`PROPS`] properties and a tag each
@@ -241,31 +230,16 @@ for_each_backend!(a_held_row_is_waited_for, |db: TestDb| async move {
         }
     };
     holder.execute(hold).await.unwrap();
-    let mut child = Gm::new()
-        .url(&db.url)
-        .args([
-            "db",
-            "purge",
-            "--age_in_days",
-            "1",
-            "--max_rows",
-            "-1",
-            "--format",
-            "json",
-        ])
-        .spawn();
+    let mut child = spawn_json(
+        &db,
+        &["db", "purge", "--age_in_days", "1", "--max_rows", "-1"],
+    );
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let waiting = child.try_wait().unwrap().is_none();
     holder.execute("ROLLBACK").await.unwrap();
     holder.close().await;
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = finish_json(child);
     assert!(waiting, "the purge did not wait for the held row");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(step(&report, "image_properties")["deleted"], ELIGIBLE_PROPS);
     assert_eq!(
         db.count("SELECT COUNT(*) FROM image_properties WHERE id = 30")

@@ -8,8 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::purge::{bulk_image, seed_bulk};
-use common::{Gm, TestDb};
+use common::TestDb;
+use common::purge::{bulk_image, finish_json, json, seed_bulk, spawn_json};
 use glance_manage::exec::connection::Conn;
 use glance_manage::schema::model::Dialect;
 
@@ -24,24 +24,6 @@ fn all(cmd: &'static str, extra: &[&'static str]) -> Vec<&'static str> {
     let mut a = vec!["db", cmd, "--age_in_days", "1", "--max_rows", "-1"];
     a.extend_from_slice(extra);
     a
-}
-
-fn spawn(db: &TestDb, args: &[&str]) -> std::process::Child {
-    let mut a = args.to_vec();
-    a.extend(["--format", "json"]);
-    Gm::new().url(&db.url).args(&a).spawn()
-}
-
-fn finish(child: std::process::Child) -> serde_json::Value {
-    let out = child.wait_with_output().expect("wait for glance-manage");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        stdout,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
 async fn eligible(db: &TestDb, table: &str) -> i64 {
@@ -84,7 +66,7 @@ for_each_backend!(tables_run_side_by_side, |db: TestDb| async move {
     seed_bulk(&db, IMAGES, PROPS, TAGS).await;
     let args = all("purge", &["--batch-size", "20", "--jobs", "4"]);
     if db.dialect == Dialect::Sqlite {
-        let report = finish(spawn(&db, &args));
+        let report = json(&db, &args);
         assert_eq!(report["jobs"], 1, "SQLite has one writer: {report}");
         assert_eq!(eligible(&db, "image_tags").await, 0);
         assert_eq!(eligible(&db, "image_properties").await, 0);
@@ -93,11 +75,11 @@ for_each_backend!(tables_run_side_by_side, |db: TestDb| async move {
     // image_tags comes before image_properties in the plan; with the tags blocked, a second
     // connection purges the properties meanwhile.
     let blocker = block_tags(&db).await;
-    let child = spawn(&db, &args);
+    let child = spawn_json(&db, &args);
     let drained = drains_to(&db, "image_properties", 0, Duration::from_secs(60)).await;
     let tags_left = eligible(&db, "image_tags").await;
     release(blocker).await;
-    let report = finish(child);
+    let report = finish_json(child);
     assert!(
         drained,
         "image_properties was not purged beside the blocked image_tags"
@@ -110,10 +92,10 @@ for_each_backend!(tables_run_side_by_side, |db: TestDb| async move {
     // One connection: the same block holds the whole purge where it is.
     seed_more(&db).await;
     let blocker = block_tags(&db).await;
-    let child = spawn(&db, &all("purge", &["--jobs", "1"]));
+    let child = spawn_json(&db, &all("purge", &["--jobs", "1"]));
     let moved = drains_to(&db, "image_properties", 0, Duration::from_secs(2)).await;
     release(blocker).await;
-    let report = finish(child);
+    let report = finish_json(child);
     assert!(
         !moved,
         "--jobs 1 purged image_properties while image_tags was blocked"
@@ -166,7 +148,7 @@ for_each_backend!(
         );
         if db.dialect == Dialect::Sqlite {
             db.exec("DELETE FROM image_tags").await;
-            let report = finish(spawn(&db, &args));
+            let report = json(&db, &args);
             assert_eq!(report["jobs"], 1, "{report}");
             assert_eq!(report["steps"][0]["parts"], 1, "{report}");
             assert_eq!(eligible(&db, "images").await, 0);
@@ -181,14 +163,14 @@ for_each_backend!(
             .execute(&format!("{begin}; DELETE FROM image_tags WHERE id = 1"))
             .await
             .expect("hold the tag");
-        let child = spawn(&db, &args);
+        let child = spawn_json(&db, &args);
         // The upper half of the soft-deleted images goes while image 1's range waits.
         let half = drains_to(&db, "images", GONE / 2 + 1, Duration::from_secs(60)).await;
         let first_left = db
             .count(&format!("SELECT COUNT(*) FROM images WHERE id = '{first}'"))
             .await;
         release(blocker).await;
-        let report = finish(child);
+        let report = finish_json(child);
         assert!(
             half,
             "the second key range did not move while the first was held"
@@ -219,10 +201,10 @@ for_each_backend!(
         now = common::purge::ago(0, 0)
     ))
     .await;
-        let report = finish(spawn(
+        let report = json(
             &db,
             &all("purge_images_table", &["--skip-referenced", "--jobs", "3"]),
-        ));
+        );
         let step = &report["steps"][0];
         let parts = if db.dialect == Dialect::Sqlite { 1 } else { 3 };
         assert_eq!(step["parts"], parts, "{report}");
@@ -246,10 +228,7 @@ for_each_backend!(
         seed_bulk(&db, IMAGES, PROPS, TAGS).await;
         common::purge::freeze_tags(&db).await;
         let props_before = eligible(&db, "image_properties").await;
-        let out = Gm::new()
-            .url(&db.url)
-            .args(all("purge", &["--jobs", "3", "--format", "json"]))
-            .run();
+        let out = common::purge::run(&db.url, &all("purge", &["--jobs", "3", "--format", "json"]));
         assert_eq!(out.code, 1, "{}", out.stderr);
         assert!(out.stderr.contains("tags are frozen"), "{}", out.stderr);
         let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
@@ -277,7 +256,7 @@ for_each_backend!(
 
 for_each_backend!(a_cron_sized_cap_is_not_split, |db: TestDb| async move {
     seed_bulk(&db, IMAGES, 0, 0).await;
-    let capped = finish(spawn(
+    let capped = json(
         &db,
         &[
             "db",
@@ -289,13 +268,13 @@ for_each_backend!(a_cron_sized_cap_is_not_split, |db: TestDb| async move {
             "--jobs",
             "2",
         ],
-    ));
+    );
     // At most one batch's worth: one connection, no split scan.
     assert_eq!(capped["steps"][0]["parts"], 1, "{capped}");
     assert_eq!(capped["steps"][0]["deleted"], 10, "{capped}");
     // A cap above --batch-size walks several batches: split, and still exactly the cap.
     let parts = if db.dialect == Dialect::Sqlite { 1 } else { 2 };
-    let walked = finish(spawn(
+    let walked = json(
         &db,
         &[
             "db",
@@ -309,7 +288,7 @@ for_each_backend!(a_cron_sized_cap_is_not_split, |db: TestDb| async move {
             "--jobs",
             "2",
         ],
-    ));
+    );
     assert_eq!(walked["steps"][0]["parts"], parts, "{walked}");
     assert_eq!(walked["steps"][0]["deleted"], 12, "{walked}");
     assert_eq!(eligible(&db, "images").await, GONE - 22);

@@ -32,6 +32,27 @@ pub fn json(db: &TestDb, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
 }
 
+/// Starts it on `db` with `--format json` in the background (for a test that acts on the
+/// database while the purge runs); collect with [`finish_json`].
+pub fn spawn_json(db: &TestDb, args: &[&str]) -> std::process::Child {
+    let mut a = args.to_vec();
+    a.extend(["--format", "json"]);
+    Gm::new().url(&db.url).args(&a).spawn()
+}
+
+/// Waits for a [`spawn_json`] run, fails the test unless it exited 0, and parses the report.
+pub fn finish_json(child: std::process::Child) -> serde_json::Value {
+    let out = child.wait_with_output().expect("wait for glance-manage");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
 /// table → rows deleted (or, dry run, rows it would delete), from a JSON report.
 pub fn deleted(report: &serde_json::Value) -> BTreeMap<String, u64> {
     report["tables"]
