@@ -5,12 +5,12 @@
 use super::args::{PurgeArgs, py_int};
 use super::context::{CmdResult, Context, Failure, Message, fail};
 use super::output::{json, note, out};
-use indicatif::MultiProgress;
-
 use super::progress::{Display, Progress};
 use crate::exec::OpenMode;
 use crate::exec::connection::redact;
 use crate::observe::Observer;
+use indicatif::MultiProgress;
+
 use crate::purge::{
     self, ConnSource, Event, Mode, Options, PURGE_FAILED, PurgeError, Report, now_micros,
 };

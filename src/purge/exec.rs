@@ -61,6 +61,19 @@ pub enum PurgeError {
     Blocked(Box<Report>),
 }
 
+impl PurgeError {
+    /// A statement failed before any step ran (reading the schema or the server's settings);
+    /// the report says so and has deleted nothing.
+    fn before_steps(mut report: Report, error: DbError) -> PurgeError {
+        report.error = Some(error.message.clone());
+        PurgeError::Db {
+            table: None,
+            error,
+            report: Box::new(report),
+        }
+    }
+}
+
 /// The cutoff `now - age` as Glance binds it: naive UTC with microseconds.
 pub fn cutoff(now_micros: i64, age_in_days: i64) -> String {
     super::format_utc_micros(now_micros - age_in_days * 86_400 * 1_000_000)
@@ -253,14 +266,7 @@ pub async fn run(
     };
     let live = match engine::read_live(conn).await {
         Ok(l) => l,
-        Err(error) => {
-            report.error = Some(error.message.clone());
-            return Err(PurgeError::Db {
-                table: None,
-                error,
-                report: Box::new(report),
-            });
-        }
+        Err(error) => return Err(PurgeError::before_steps(report, error)),
     };
     let (target, from, warning) = target_schema(revs, &live.heads(), dialect);
     report.schema_from = from;
@@ -289,14 +295,7 @@ pub async fn run(
         mariadb = version.contains("MariaDB");
         match walk::write_set_limits(conn).await {
             Ok(l) => limits = l,
-            Err(error) => {
-                report.error = Some(error.message.clone());
-                return Err(PurgeError::Db {
-                    table: None,
-                    error,
-                    report: Box::new(report),
-                });
-            }
+            Err(error) => return Err(PurgeError::before_steps(report, error)),
         }
         report.write_set_limits = limits.map(|(max_ws_rows, max_ws_size)| WriteSetLimits {
             max_ws_rows,
@@ -304,12 +303,7 @@ pub async fn run(
         });
     }
     if let Err(error) = walk::prepare_session(conn).await {
-        report.error = Some(error.message.clone());
-        return Err(PurgeError::Db {
-            table: None,
-            error,
-            report: Box::new(report),
-        });
+        return Err(PurgeError::before_steps(report, error));
     }
     let jobs = lanes::effective_jobs(opts, dialect);
     report.jobs = jobs;

@@ -233,8 +233,6 @@ pub(super) async fn run_step(
             if !opts.skip_referenced {
                 // The real run refuses and deletes nothing: so does the dry run's prediction.
                 windows.borrow_mut()[index] = Window::Nothing;
-            }
-            if !opts.skip_referenced {
                 return if opts.dry_run {
                     Ok(())
                 } else {
