@@ -306,20 +306,14 @@ pub async fn purge(ctx: &Context, args: &PurgeArgs, images_table: bool) -> CmdRe
             }
             return Err(fail(blocked_message(&report), Some(&blocked_help(&report))));
         }
-        Err(PurgeError::Db {
-            table,
-            error,
-            report,
-        }) => {
+        Err(PurgeError::Db { error, report }) => {
             if ctx.json {
                 json(&report);
             } else if !report.dry_run {
                 print_summary(&report);
             }
-            let detail = match table {
-                Some(_) => redact(&error.message, &ctx.url),
-                None => redact(&format!("reading the schema: {}", error.message), &ctx.url),
-            };
+            // Each message names what failed: the table, or what was read before any step.
+            let detail = redact(&error.message, &ctx.url);
             return Err(Failure::from(Message {
                 message: format!("{PURGE_FAILED}\n{detail}"),
                 help: Some(

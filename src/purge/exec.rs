@@ -53,7 +53,6 @@ pub enum PurgeError {
     Plan(PlanError),
     /// A statement failed; `report` holds what was done before (committed).
     Db {
-        table: Option<String>,
         error: DbError,
         report: Box<Report>,
     },
@@ -62,12 +61,11 @@ pub enum PurgeError {
 }
 
 impl PurgeError {
-    /// A statement failed before any step ran (reading the schema or the server's settings);
-    /// the report says so and has deleted nothing.
+    /// A statement failed before any step ran (reading the schema or the server's settings;
+    /// `error` says which); the report says so and has deleted nothing.
     fn before_steps(mut report: Report, error: DbError) -> PurgeError {
         report.error = Some(error.message.clone());
         PurgeError::Db {
-            table: None,
             error,
             report: Box::new(report),
         }
@@ -266,7 +264,11 @@ pub async fn run(
     };
     let live = match engine::read_live(conn).await {
         Ok(l) => l,
-        Err(error) => return Err(PurgeError::before_steps(report, error)),
+        Err(mut error) => {
+            // The schema read's own errors do not say what was being read.
+            error.message = format!("reading the schema: {}", error.message);
+            return Err(PurgeError::before_steps(report, error));
+        }
     };
     let (target, from, warning) = target_schema(revs, &live.heads(), dialect);
     report.schema_from = from;
@@ -326,7 +328,7 @@ pub async fn run(
     let mut opened = 1usize;
     let mut remaining: HashMap<String, Option<u64>> = HashMap::new();
     let mut done: Vec<Option<StepReport>> = vec![None; steps.len()];
-    let mut failure: Option<(usize, StepError)> = None;
+    let mut failure: Option<StepError> = None;
     let mut running = FuturesUnordered::new();
     let mut next = 0usize;
     loop {
@@ -427,9 +429,7 @@ pub async fn run(
             // The first failure stops new steps; the running ones finish theirs (each batch
             // is its own transaction, so stopping them halfway would gain nothing).
             Err(e) => {
-                if failure.is_none() {
-                    failure = Some((index, e));
-                }
+                failure.get_or_insert(e);
             }
         }
     }
@@ -442,16 +442,15 @@ pub async fn run(
     report.steps = done.into_iter().flatten().collect();
     match failure {
         None => {}
-        Some((index, StepError::Db(error))) => {
+        Some(StepError::Db(error)) => {
             report.summarize();
             report.error = Some(error.message.clone());
             return Err(PurgeError::Db {
-                table: Some(steps[index].table.clone()),
                 error,
                 report: Box::new(report),
             });
         }
-        Some((_, StepError::Blocked)) => {
+        Some(StepError::Blocked) => {
             report.summarize();
             return Err(PurgeError::Blocked(Box::new(report)));
         }
