@@ -67,13 +67,7 @@ fn sql(c: &Cluster, n: u16, db: &str, text: &str) -> Vec<Vec<String>> {
             vec![]
         };
         conn.close().await;
-        rows.iter()
-            .map(|r| {
-                r.iter()
-                    .map(|v| v.text().unwrap_or_else(|| "NULL".into()))
-                    .collect()
-            })
-            .collect()
+        common::text_rows(&rows)
     })
 }
 

@@ -444,6 +444,17 @@ macro_rules! per_dialect {
     };
 }
 
+/// Query rows with each cell as text ("NULL" for null), for assertions.
+pub fn text_rows(rows: &[Vec<glance_manage::exec::connection::Value>]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| v.text().unwrap_or_else(|| "NULL".into()))
+                .collect()
+        })
+        .collect()
+}
+
 impl TestDb {
     /// Rows of a query, each cell as text ("NULL" for null), for assertions.
     pub async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
@@ -453,13 +464,7 @@ impl TestDb {
             .await
             .unwrap_or_else(|e| panic!("query failed: {e}\n{sql}"));
         c.close().await;
-        rows.iter()
-            .map(|r| {
-                r.iter()
-                    .map(|v| v.text().unwrap_or_else(|| "NULL".into()))
-                    .collect()
-            })
-            .collect()
+        text_rows(&rows)
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
